@@ -1,0 +1,3 @@
+from genmill.cli import main
+
+main()

@@ -1,0 +1,70 @@
+"""The ASGI application: plain ASGI, so any server can run it (`genmill serve` picks)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from genmill import __version__
+from genmill.api import files, health, siray
+from genmill.api.auth import KeyRing
+from genmill.api.deps import Components
+from genmill.api.errors import install_error_handlers
+from genmill.api.middleware import AccessLog, BodyLimit
+from genmill.config import Settings
+from genmill.core.service import TaskService
+from genmill.engines.registry import build_registry
+from genmill.logs import setup_logging
+from genmill.storage.local import LocalStorage
+from genmill.store.connector import Database
+from genmill.store.tasks import TaskStore
+
+DESCRIPTION = """Self-hosted asynchronous media generation.
+
+Submit a task, get a `task_id` at once, poll it until `SUCCESS` or `FAILURE`, then fetch
+the output URLs. Two dialects: the Siray API (`/v1`) and the local task API (`/api/v1`).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    registry = build_registry(settings.plugins, settings.model_aliases)
+    db = Database(settings.db_url)
+    db.migrate()
+    service = TaskService(
+        TaskStore(db),
+        registry,
+        LocalStorage(settings.data_dir),
+        max_attempts=settings.max_attempts,
+        allow_private_fetch=settings.allow_private_fetch,
+    )
+    app = FastAPI(title="genmill", version=__version__, description=DESCRIPTION)
+    app.state.components = Components(settings, service, KeyRing(settings.api_keys))
+    install_error_handlers(app, settings.max_body_bytes)
+    app.include_router(siray.build_router(registry))
+    app.include_router(files.router)
+    app.include_router(health.router)
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version,
+                                 description=app.description, routes=app.routes)
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            }
+            schema["security"] = [{"bearer": []}, {"apiKey": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLog)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ASGI servers started by `genmill serve` (settings come from GENMILL_*)."""
+    settings = Settings()
+    setup_logging(settings.log_json)
+    return create_app(settings)

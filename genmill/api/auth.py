@@ -1,0 +1,53 @@
+"""API keys: `Authorization: Bearer <key>` or `X-API-Key: <key>`; the key's name owns tasks.
+
+With no keys configured genmill runs open (every request is the anonymous owner ""), and
+`genmill serve` refuses to bind anything but a loopback address in that case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from starlette.requests import Request
+
+from genmill.api.errors import ApiError
+
+ANONYMOUS = ""
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+class KeyRing:
+    def __init__(self, keys: dict[str, str]) -> None:
+        # Looked up by digest: the comparison never depends on how much of a key matched.
+        self._owners = {_digest(key): name for name, key in keys.items()}
+
+    @property
+    def open(self) -> bool:
+        return not self._owners
+
+    def owner_of(self, key: str) -> str | None:
+        digest = _digest(key)
+        for known, name in self._owners.items():
+            if hmac.compare_digest(known, digest):
+                return name
+        return None
+
+    def authenticate(self, request: Request) -> str:
+        if self.open:
+            return ANONYMOUS
+        key = request.headers.get("x-api-key", "")
+        if not key:
+            scheme, _, value = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() == "bearer":
+                key = value.strip()
+        if not key:
+            raise ApiError(401, "missing API key: send Authorization: Bearer <key>",
+                           headers={"WWW-Authenticate": "Bearer"})
+        owner = self.owner_of(key)
+        if owner is None:
+            raise ApiError(401, "invalid API key", headers={"WWW-Authenticate": "Bearer"})
+        return owner

@@ -1,0 +1,50 @@
+"""What routes share: the app's components, the caller's identity, the JSON body."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from genmill.api.auth import KeyRing
+from genmill.api.errors import ApiError
+from genmill.config import Settings
+from genmill.core.service import TaskService
+
+
+@dataclass
+class Components:
+    settings: Settings
+    service: TaskService
+    keys: KeyRing
+
+
+def components(request: Request) -> Components:
+    return request.app.state.components
+
+
+def owner(request: Request) -> str:
+    return components(request).keys.authenticate(request)
+
+
+def public_base(request: Request) -> str:
+    """Base of output URLs: the configured public URL, else the one the client used."""
+    configured = components(request).settings.public_url
+    if configured:
+        return configured.rstrip("/")
+    return str(request.base_url).rstrip("/")
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        raise ApiError(400, "body: a JSON object is required")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, f"body: not valid JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "body: must be a JSON object")
+    return body

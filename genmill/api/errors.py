@@ -1,0 +1,117 @@
+"""Error bodies in each dialect's shape, and the handlers that produce them.
+
+Siray clients read either `{"error": {...}}` (the official SDKs) or the gateway's
+`{"code", "message", "data": null}`, so a Siray error carries both. The local task API
+answers `{"status": <http status>, "message": ...}`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from genmill.core.errors import ServiceError
+
+log = logging.getLogger("genmill.api")
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    415: "invalid_request_error",
+    416: "invalid_request_error",
+    429: "rate_limit_error",
+}
+_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    416: "range_not_satisfiable",
+    429: "rate_limited",
+}
+LOCAL_PREFIX = "/api/v1"
+
+
+def error_body(path: str, status: int, message: str, code: str | None = None) -> dict:
+    code = code or _CODES.get(status, "internal_error" if status >= 500 else "error")
+    if path.startswith(LOCAL_PREFIX):
+        return {"status": status, "message": message, "data": None}
+    return {
+        "code": code,
+        "message": message,
+        "data": None,
+        "error": {"message": message, "type": _TYPES.get(status, "server_error"), "code": code},
+    }
+
+
+def error_response(
+    request_path: str,
+    status: int,
+    message: str,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_body(request_path, status, message, code), status, headers=headers)
+
+
+class ApiError(Exception):
+    """Raised by route code for an HTTP-level refusal (auth, bad query, limits)."""
+
+    def __init__(self, status: int, message: str, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code, self.headers = status, message, code, headers
+
+
+class BodyTooLarge(Exception):
+    """The request body grew past the configured cap while it was being read."""
+
+
+def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return error_response(request.url.path, 413,
+                              f"body: larger than the {max_body_bytes}-byte limit",
+                              headers={"Connection": "close"})
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(request.url.path, exc.status, exc.message, exc.code, exc.headers)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return error_response(request.url.path, exc.status, exc.message, exc.code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        field = ".".join(loc) or "body"
+        message = f"{field}: {first.get('msg', 'invalid')}".replace("Value error, ", "")
+        return error_response(request.url.path, 400, message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "error"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route {request.method} {request.url.path}"
+        return error_response(request.url.path, exc.status_code, message,
+                              headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(request.url.path, 500, "internal server error")

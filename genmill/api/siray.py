@@ -1,0 +1,111 @@
+"""The Siray dialect (`/v1`): submit, poll, models. Shapes follow shared/reference/."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from genmill.api.deps import components, json_object, owner, public_base
+from genmill.api.schemas import model_entry, submit_body_schema
+from genmill.core.task import Kind, Task
+from genmill.engines.registry import Registry
+
+# (kind, submit path, status path prefix) as the hosted service spells them.
+ENDPOINTS = [
+    (Kind.IMAGE, "/v1/images/generations/async", "/v1/images/generations/async"),
+    (Kind.VIDEO, "/v1/video/generations", "/v1/video/generations"),
+    (Kind.MESH, "/v1/3d/generations", "/v1/3d/generations"),
+]
+
+
+def _unix(value: float | None) -> int:
+    return int(value) if value else 0
+
+
+def output_urls(base: str, task: Task) -> list[str]:
+    return [f"{base}/tasks/{task.id}/{quote(name)}" for name in task.outputs]
+
+
+def status_document(task: Task, base: str) -> dict[str, Any]:
+    return {
+        "code": "success",
+        "message": "",
+        "data": {
+            "task_id": task.id,
+            "action": task.action,
+            "status": task.status.value,
+            "progress": f"{task.progress}%",
+            "outputs": output_urls(base, task),
+            "start_time": _unix(task.start_time),
+            "finish_time": _unix(task.finish_time),
+            "submit_time": _unix(task.submit_time),
+            "fail_reason": task.fail_reason,
+        },
+    }
+
+
+def json_response(content: Any, status: int = 200) -> Response:
+    body = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return Response(body, status, media_type="application/json")
+
+
+def _add_kind_routes(router: APIRouter, kind: Kind, submit_path: str, status_prefix: str, registry: Registry):
+    async def submit(request: Request) -> Response:
+        who = owner(request)
+        body = await json_object(request)
+        task = await run_in_threadpool(components(request).service.submit, who, body, kind)
+        # Both levels: the official SDKs read task_id from the top of the reply.
+        return json_response(
+            {"code": "success", "message": "", "task_id": task.id, "data": {"task_id": task.id}}
+        )
+
+    async def status(task_id: str, request: Request) -> Response:
+        task = components(request).service.get(owner(request), task_id, kind)
+        return json_response(status_document(task, public_base(request)))
+
+    label = {"image": "image", "video": "video", "3d": "3D"}[kind.value]
+    router.add_api_route(
+        submit_path, submit, methods=["POST"],
+        summary=f"Submit a {label} generation task",
+        description="Answers at once with a `task_id`; poll the status endpoint.",
+        openapi_extra={"requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": submit_body_schema(registry, kind)}},
+        }},
+        name=f"submit_{kind.name.lower()}",
+    )
+    router.add_api_route(
+        status_prefix + "/{task_id}", status, methods=["GET"],
+        summary=f"Query a {label} generation task",
+        name=f"status_{kind.name.lower()}",
+    )
+
+
+def build_router(registry: Registry) -> APIRouter:
+    router = APIRouter(tags=["Siray API"])
+    for kind, submit_path, status_prefix in ENDPOINTS:
+        _add_kind_routes(router, kind, submit_path, status_prefix, registry)
+
+    @router.get("/v1/models", summary="List models with their modes and params schemas")
+    async def models(request: Request) -> Response:
+        owner(request)
+        specs = components(request).service.registry.models()
+        return json_response({
+            "code": "success",
+            "message": "",
+            "object": "list",
+            "data": [model_entry(spec) for spec in specs],
+        })
+
+    @router.post("/v1/tasks/{task_id}/cancel", summary="Cancel a task (genmill extension)")
+    async def cancel(task_id: str, request: Request) -> Response:
+        who = owner(request)
+        task = await run_in_threadpool(components(request).service.cancel, who, task_id)
+        return json_response(status_document(task, public_base(request)))
+
+    return router

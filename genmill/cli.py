@@ -1,0 +1,131 @@
+"""The `genmill` command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from genmill.config import Settings, is_loopback_host
+from genmill.logs import setup_logging
+
+app = typer.Typer(
+    help="genmill: a self-hosted server for asynchronous image, video and 3D generation.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+
+
+def _settings(**flags: object) -> Settings:
+    """Flags win over GENMILL_* variables; exported so child processes see the same."""
+    for name, value in flags.items():
+        if value is not None:
+            os.environ[f"GENMILL_{name.upper()}"] = (
+                ("1" if value else "0") if isinstance(value, bool) else str(value)
+            )
+    try:
+        return Settings()
+    except Exception as exc:  # a bad GENMILL_* value: say which, don't dump a traceback
+        typer.echo(f"genmill: invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the database (SQLite) and outputs live. [env: GENMILL_DATA_DIR; default: ./genmill-data]")]
+Workers = Annotated[int | None, typer.Option("--workers", min=0, help="Worker processes. [env: GENMILL_WORKERS; default: CPU cores]")]
+LogJson = Annotated[bool | None, typer.Option("--log-json/--log-text", help="Machine-readable JSON logs.")]
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind. [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port. [default: 8080]")] = None,
+    data_dir: DataDir = None,
+    workers: Workers = None,
+    log_json: LogJson = None,
+) -> None:
+    """Run the HTTP API and N worker processes until Ctrl-C / SIGTERM.
+
+    Example: `genmill serve --port 8080 --workers 2`
+    """
+    settings = _settings(host=host, port=port, data_dir=data_dir, workers=workers,
+                         log_json=log_json)
+    setup_logging(settings.log_json)
+    if not settings.api_keys and not is_loopback_host(settings.host):
+        typer.echo(
+            f"genmill: refusing to serve on {settings.host} with no API keys: anyone who can "
+            "reach it could use it. Set GENMILL_API_KEYS=name:key,... or bind 127.0.0.1.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    from genmill.server import run_http
+    from genmill.store.connector import Database
+    from genmill.worker.supervisor import Supervisor
+
+    Database(settings.db_url).migrate()
+    supervisor = Supervisor(settings, settings.workers)
+    supervisor.start()
+    try:
+        run_http(settings)
+    finally:
+        supervisor.stop()
+
+
+@app.command()
+def worker(
+    data_dir: DataDir = None,
+    workers: Workers = None,
+    log_json: LogJson = None,
+) -> None:
+    """Run worker processes only, against the same database as a `genmill serve`.
+
+    Example: `GENMILL_DATABASE_URL=postgresql://db/genmill genmill worker --workers 4`
+    """
+    settings = _settings(data_dir=data_dir, workers=workers, log_json=log_json)
+    setup_logging(settings.log_json)
+    from genmill.store.connector import Database
+    from genmill.worker.supervisor import Supervisor
+
+    Database(settings.db_url).migrate()
+    supervisor = Supervisor(settings, max(1, settings.workers))
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    supervisor.start()
+    stop.wait()
+    supervisor.stop()
+
+
+@app.command()
+def models() -> None:
+    """List the registered models: id, mode and kind.
+
+    Example: `genmill models`
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from genmill.engines.registry import build_registry
+
+    settings = _settings()
+    registry = build_registry(settings.plugins, settings.model_aliases)
+    table = Table("model", "mode", "kind", "params", "description")
+    for spec in registry.models():
+        params = ", ".join(
+            name for name in spec.params.model_fields if name not in ("prompt",)
+        )
+        table.add_row(spec.id, spec.mode.value, spec.kind.value, params, spec.description)
+    for alias, target in registry.aliases.items():
+        table.add_row(alias, "alias", "", f"-> {target}", "")
+    Console().print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

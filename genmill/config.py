@@ -1,0 +1,96 @@
+"""Settings: command-line flags, then `GENMILL_*` environment variables, then defaults."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GENMILL_", extra="ignore")
+
+    data_dir: Path = Path("./genmill-data")
+    database_url: str = ""  # empty: SQLite file in the data dir
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""  # base of output URLs; empty: taken from each request
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0)
+    server: str = "auto"  # ASGI server: auto | granian | uvicorn
+
+    # "name:key,name2:key2". Empty: open, and only on a loopback address.
+    api_keys: Annotated[dict[str, str], NoDecode] = {}
+    plugins: Annotated[list[str], NoDecode] = []  # modules exposing MODELS
+    # "hosted/model-id=genmill/local-model,…" or a JSON object
+    model_aliases: Annotated[dict[str, str], NoDecode] = {}
+
+    lease_seconds: float = Field(30.0, gt=0)
+    max_attempts: int = Field(2, ge=1)
+    poll_interval: float = Field(0.02, gt=0)  # idle worker's queue poll (SQLite)
+    max_body_bytes: int = 30 * 1024 * 1024
+    fetch_max_bytes: int = 20 * 1024 * 1024
+    fetch_timeout: float = 20.0
+    allow_private_fetch: bool = False  # let input URLs reach loopback/private addresses
+    log_json: bool = False
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_keys(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        keys: dict[str, str] = {}
+        for item in _split_csv(value):  # type: ignore[union-attr]
+            name, sep, key = item.partition(":")
+            if not sep or not name or not key:
+                raise ValueError("GENMILL_API_KEYS must look like name:key,name2:key2")
+            keys[name] = key
+        return keys
+
+    @field_validator("plugins", mode="before")
+    @classmethod
+    def _parse_plugins(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("model_aliases", mode="before")
+    @classmethod
+    def _parse_aliases(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if value.startswith("{"):
+            import json
+
+            return json.loads(value)
+        pairs = {}
+        for item in _split_csv(value):  # type: ignore[union-attr]
+            alias, sep, target = item.partition("=")
+            if not sep:
+                raise ValueError("GENMILL_MODEL_ALIASES must look like alias=model,alias2=model2")
+            pairs[alias.strip()] = target.strip()
+        return pairs
+
+    @cached_property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'genmill.db').resolve()}"
+
+
+def is_loopback_host(host: str) -> bool:
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

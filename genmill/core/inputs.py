@@ -1,0 +1,91 @@
+"""Input images at submit time: `data:` URLs are decoded and checked now (a bad one is a
+400), http(s) URLs are checked for form and fetched later by the worker."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import ipaddress
+import re
+import warnings
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from genmill.core.errors import InvalidRequest
+
+MAX_INPUT_BYTES = 20 * 1024 * 1024
+MAX_INPUT_PIXELS = 40_000_000
+_DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,", re.I)
+_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif", "BMP": "bmp",
+               "TIFF": "tiff", "MPO": "jpg"}
+
+
+@dataclass(frozen=True)
+class InlineImage:
+    data: bytes
+    content_type: str
+    extension: str
+
+
+def decode_data_url(value: str, field: str) -> InlineImage:
+    match = _DATA_URL.match(value)
+    if not match:
+        raise InvalidRequest(f"{field}: malformed data URL", field)
+    payload = value[match.end():]
+    if not match.group("b64"):
+        raise InvalidRequest(f"{field}: data URLs must be base64-encoded", field)
+    if len(payload) * 3 // 4 > MAX_INPUT_BYTES:
+        raise InvalidRequest(f"{field}: image is over {MAX_INPUT_BYTES} bytes", field)
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest(f"{field}: data URL is not valid base64", field) from None
+    return check_image_bytes(data, field)
+
+
+def check_image_bytes(data: bytes, field: str) -> InlineImage:
+    """Identify the image from its header; refuse bombs before any pixel is decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    if len(data) > MAX_INPUT_BYTES:
+        raise InvalidRequest(f"{field}: image is over {MAX_INPUT_BYTES} bytes", field)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            fmt = image.format or ""
+            if width * height > MAX_INPUT_PIXELS:
+                raise InvalidRequest(
+                    f"{field}: image is {width}x{height}; the limit is "
+                    f"{MAX_INPUT_PIXELS // 1_000_000} megapixels", field)
+            image.verify()  # walks the file's structure: catches truncation and corruption
+    except InvalidRequest:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError):
+        raise InvalidRequest(f"{field}: not a decodable image (PNG, JPEG, WebP, GIF...)",
+                             field) from None
+    ext = _EXTENSIONS.get(fmt, fmt.lower() or "bin")
+    return InlineImage(data, Image.MIME.get(fmt, "application/octet-stream"), ext)
+
+
+def check_remote_url(value: str, field: str, allow_private: bool) -> str:
+    """Form checks only; the worker re-checks every address the name resolves to."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise InvalidRequest(f"{field}: not a valid URL", field) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequest(f"{field}: must be an http(s) URL or a data: URL", field)
+    if not allow_private:
+        try:
+            address = ipaddress.ip_address(parts.hostname)
+        except ValueError:
+            address = None
+        if address is not None and not address.is_global:
+            raise InvalidRequest(f"{field}: URLs of private or local addresses are refused", field)
+        if parts.hostname.lower() in ("localhost",) or parts.hostname.lower().endswith(".localhost"):
+            raise InvalidRequest(f"{field}: URLs of private or local addresses are refused", field)
+    return value

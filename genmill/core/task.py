@@ -1,0 +1,115 @@
+"""The task, its kinds and modes, and the one state machine every dialect maps."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Kind(str, enum.Enum):
+    IMAGE = "image"
+    VIDEO = "video"
+    MESH = "3d"
+
+    @property
+    def action(self) -> str:
+        # The Siray SDK reads `data.action`; hosted image tasks report "imageGenerate".
+        return {"image": "imageGenerate", "video": "videoGenerate", "3d": "3dGenerate"}[self.value]
+
+
+class Mode(str, enum.Enum):
+    """What a model does; the `tag` of `GET /v1/models`."""
+
+    TEXT_TO_IMAGE = "text-to-image"
+    IMAGE_TO_IMAGE = "image-to-image"
+    TEXT_TO_VIDEO = "text-to-video"
+    IMAGE_TO_VIDEO = "image-to-video"
+    TEXT_TO_3D = "text-to-3d"
+    IMAGE_TO_3D = "image-to-3d"
+
+    @property
+    def kind(self) -> Kind:
+        return {
+            "image": Kind.IMAGE,
+            "video": Kind.VIDEO,
+            "3d": Kind.MESH,
+        }[self.value.rsplit("-", 1)[1]]
+
+    @property
+    def needs_image(self) -> bool:
+        return self.value.startswith("image-to-")
+
+
+class Status(str, enum.Enum):
+    NOT_START = "NOT_START"
+    SUBMITTED = "SUBMITTED"
+    QUEUED = "QUEUED"
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (Status.SUCCESS, Status.FAILURE)
+
+
+# Allowed moves. IN_PROGRESS -> QUEUED is a lease that expired or a worker that shut down.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.NOT_START: frozenset({Status.SUBMITTED, Status.QUEUED, Status.FAILURE}),
+    Status.SUBMITTED: frozenset({Status.QUEUED, Status.FAILURE}),
+    Status.QUEUED: frozenset({Status.IN_PROGRESS, Status.FAILURE}),
+    Status.IN_PROGRESS: frozenset({Status.QUEUED, Status.SUCCESS, Status.FAILURE}),
+    Status.SUCCESS: frozenset(),
+    Status.FAILURE: frozenset(),
+}
+
+
+def can_move(old: Status, new: Status) -> bool:
+    return new in TRANSITIONS[old]
+
+
+def new_task_id(kind: Kind) -> str:
+    """`image_<32 hex>` etc.: 128 bits from the OS CSPRNG, so output URLs are unguessable."""
+    return f"{kind.value}_{secrets.token_hex(16)}"
+
+
+def kind_of_task_id(task_id: str) -> Kind | None:
+    prefix, _, rest = task_id.partition("_")
+    if len(rest) != 32 or any(c not in "0123456789abcdef" for c in rest):
+        return None
+    try:
+        return Kind(prefix)
+    except ValueError:
+        return None
+
+
+@dataclass
+class Task:
+    id: str
+    kind: Kind
+    model: str
+    owner: str
+    status: Status = Status.QUEUED
+    action: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    progress: int = 0
+    message: str = ""
+    outputs: list[str] = field(default_factory=list)
+    fail_reason: str = ""
+    submit_time: float = 0.0
+    start_time: float | None = None
+    finish_time: float | None = None
+    attempts: int = 0
+    max_attempts: int = 2
+    priority: int = 0
+    time_limit: float = 0.0
+    cancel_requested: bool = False
+    lease_owner: str | None = None
+    lease_expires: float | None = None
+
+    @property
+    def seed(self) -> int:
+        return int(self.params.get("seed", 0))

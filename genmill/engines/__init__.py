@@ -1,0 +1,1 @@
+"""Engines: the protocol, the registry, and the built-in models."""

@@ -1,0 +1,5 @@
+"""Built-in image models."""
+
+from genmill.engines.base import ModelSpec
+
+MODELS: list[ModelSpec] = []

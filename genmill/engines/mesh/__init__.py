@@ -1,0 +1,5 @@
+"""Built-in mesh models."""
+
+from genmill.engines.base import ModelSpec
+
+MODELS: list[ModelSpec] = []

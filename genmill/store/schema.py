@@ -1,0 +1,68 @@
+"""The tables. The task table is also the queue: there is no second broker to drift."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+schema_version = Table(
+    "genmill_schema",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", Float, nullable=False),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    # `seq` orders tasks (newest first in lists, FIFO in the queue) on both dialects.
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("inputs", JSON, nullable=False),
+    Column("progress", Integer, nullable=False, default=0),
+    Column("message", Text, nullable=False, default=""),
+    Column("outputs", JSON, nullable=False),
+    Column("fail_reason", Text, nullable=False, default=""),
+    Column("submit_time", Float, nullable=False),
+    Column("start_time", Float),
+    Column("finish_time", Float),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("time_limit", Float, nullable=False),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("lease_owner", String(100)),
+    Column("lease_expires", Float),
+)
+
+Index("ix_tasks_queue", tasks.c.status, tasks.c.priority.desc(), tasks.c.seq)
+Index("ix_tasks_owner_seq", tasks.c.owner, tasks.c.seq)
+Index("ix_tasks_lease", tasks.c.status, tasks.c.lease_expires)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+)

@@ -1,0 +1,315 @@
+"""Queries on the task table: insert, read, list, and the queue (claim, lease, reap)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, update
+
+from genmill.core.task import Kind, Status, Task
+from genmill.store.connector import Database
+from genmill.store.schema import tasks, workers
+
+_COLUMNS = [c for c in tasks.c if c.name != "seq"]
+_FIELDS = [c.name for c in _COLUMNS]
+# Prepared once: the status poll is the hottest query genmill runs.
+_GET_BY_ID = select(*_COLUMNS).where(tasks.c.id == bindparam("task_id"))
+
+
+def _row_to_task(row: Row[Any]) -> Task:
+    values = row._mapping
+    data = {name: values[name] for name in _FIELDS}
+    data["kind"] = Kind(data["kind"])
+    data["status"] = Status(data["status"])
+    data["cancel_requested"] = bool(data["cancel_requested"])
+    return Task(**data)
+
+
+def _task_to_values(task: Task) -> dict[str, Any]:
+    values = {name: getattr(task, name) for name in _FIELDS}
+    values["kind"] = task.kind.value
+    values["status"] = task.status.value
+    return values
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    """What a worker learns when it renews its lease."""
+
+    held: bool  # False: the task is no longer this worker's (reaped, deleted, finished)
+    cancel_requested: bool = False
+
+
+@dataclass(frozen=True)
+class Reaped:
+    task_id: str
+    status: Status
+
+
+class TaskStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- submit and read -------------------------------------------------------------
+
+    def insert(self, task: Task) -> None:
+        with self.db.write() as conn:
+            conn.execute(insert(tasks).values(**_task_to_values(task)))
+            if task.status == Status.QUEUED:
+                self.db.notify_new_work(conn)
+
+    def get(self, task_id: str) -> Task | None:
+        with self.db.read() as conn:
+            row = conn.execute(_GET_BY_ID, {"task_id": task_id}).first()
+        return _row_to_task(row) if row else None
+
+    def list(
+        self,
+        owner: str,
+        offset: int,
+        limit: int,
+        statuses: list[Status] | None = None,
+        kind: Kind | None = None,
+        model: str | None = None,
+    ) -> tuple[list[Task], int]:
+        """One page, newest first, and the total that matches the filters."""
+        conditions = [tasks.c.owner == owner]
+        if statuses:
+            conditions.append(tasks.c.status.in_([s.value for s in statuses]))
+        if kind:
+            conditions.append(tasks.c.kind == kind.value)
+        if model:
+            conditions.append(tasks.c.model == model)
+        where = and_(*conditions)
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(*_COLUMNS).where(where).order_by(tasks.c.seq.desc()).offset(offset).limit(limit)
+            ).all()
+            total = conn.execute(select(func.count()).select_from(tasks).where(where)).scalar_one()
+        return [_row_to_task(r) for r in rows], int(total)
+
+    # -- the queue -------------------------------------------------------------------
+
+    def claim(self, worker_id: str, lease_seconds: float) -> Task | None:
+        """Take the next queued task (highest priority, then oldest) and lease it."""
+        now = time.time()
+        # FOR UPDATE SKIP LOCKED on PostgreSQL (concurrent claimers skip each other's row);
+        # SQLite renders no locking clause and its BEGIN IMMEDIATE serialises writers.
+        next_task = (
+            select(tasks.c.seq)
+            .where(tasks.c.status == Status.QUEUED.value)
+            .order_by(tasks.c.priority.desc(), tasks.c.seq)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        stmt = (
+            update(tasks)
+            .where(tasks.c.seq == next_task, tasks.c.status == Status.QUEUED.value)
+            .values(
+                status=Status.IN_PROGRESS.value,
+                start_time=now,
+                attempts=tasks.c.attempts + 1,
+                lease_owner=worker_id,
+                lease_expires=now + lease_seconds,
+                progress=0,
+                message="",
+            )
+            .returning(*_COLUMNS)
+        )
+        with self.db.write() as conn:
+            row = conn.execute(stmt).first()
+        return _row_to_task(row) if row else None
+
+    def _mine(self, task_id: str, worker_id: str):
+        return and_(
+            tasks.c.id == task_id,
+            tasks.c.lease_owner == worker_id,
+            tasks.c.status == Status.IN_PROGRESS.value,
+        )
+
+    def renew(self, task_id: str, worker_id: str, lease_seconds: float) -> LeaseState:
+        with self.db.write() as conn:
+            row = conn.execute(
+                update(tasks)
+                .where(self._mine(task_id, worker_id))
+                .values(lease_expires=time.time() + lease_seconds)
+                .returning(tasks.c.cancel_requested)
+            ).first()
+        if row is None:
+            return LeaseState(held=False)
+        return LeaseState(held=True, cancel_requested=bool(row[0]))
+
+    def cancel_requested(self, task_id: str) -> bool:
+        with self.db.read() as conn:
+            value = conn.execute(
+                select(tasks.c.cancel_requested).where(tasks.c.id == task_id)
+            ).scalar()
+        # A deleted task counts as canceled: nobody is waiting for its outputs.
+        return True if value is None else bool(value)
+
+    def set_progress(self, task_id: str, worker_id: str, progress: int, message: str) -> bool:
+        with self.db.write() as conn:
+            result = conn.execute(
+                update(tasks)
+                .where(self._mine(task_id, worker_id), tasks.c.progress <= progress)
+                .values(progress=progress, message=message[:500])
+            )
+        return result.rowcount > 0
+
+    def finish(
+        self,
+        task_id: str,
+        worker_id: str,
+        status: Status,
+        outputs: list[str] | None = None,
+        fail_reason: str = "",
+    ) -> bool:
+        """End a leased task. False if it was no longer this worker's (reaped or deleted)."""
+        values: dict[str, Any] = {
+            "status": status.value,
+            "finish_time": time.time(),
+            "lease_owner": None,
+            "lease_expires": None,
+            "fail_reason": fail_reason,
+        }
+        if status == Status.SUCCESS:
+            values.update(progress=100, outputs=outputs or [], message="")
+        with self.db.write() as conn:
+            result = conn.execute(
+                update(tasks).where(self._mine(task_id, worker_id)).values(**values)
+            )
+        return result.rowcount > 0
+
+    def release(self, task_id: str, worker_id: str) -> bool:
+        """Give a running task back to the queue (worker shutting down): not an attempt."""
+        with self.db.write() as conn:
+            result = conn.execute(
+                update(tasks)
+                .where(self._mine(task_id, worker_id))
+                .values(
+                    status=Status.QUEUED.value,
+                    attempts=tasks.c.attempts - 1,
+                    lease_owner=None,
+                    lease_expires=None,
+                    progress=0,
+                    message="",
+                    start_time=None,
+                )
+            )
+            if result.rowcount:
+                self.db.notify_new_work(conn)
+        return result.rowcount > 0
+
+    def reap(self) -> list[Reaped]:
+        """Tasks whose lease expired: re-queue them, or fail them once out of attempts."""
+        now = time.time()
+        expired = and_(
+            tasks.c.status == Status.IN_PROGRESS.value, tasks.c.lease_expires < now
+        )
+        reaped: list[Reaped] = []
+        with self.db.write() as conn:
+            for row in conn.execute(
+                update(tasks)
+                .where(expired, tasks.c.cancel_requested.is_(True))
+                .values(
+                    status=Status.FAILURE.value,
+                    fail_reason="canceled",
+                    finish_time=now,
+                    lease_owner=None,
+                    lease_expires=None,
+                )
+                .returning(tasks.c.id)
+            ):
+                reaped.append(Reaped(row[0], Status.FAILURE))
+            for row in conn.execute(
+                update(tasks)
+                .where(expired, tasks.c.attempts >= tasks.c.max_attempts)
+                .values(
+                    status=Status.FAILURE.value,
+                    fail_reason=(
+                        "worker lost: the worker running this task stopped responding "
+                        "and the task ran out of attempts"
+                    ),
+                    finish_time=now,
+                    lease_owner=None,
+                    lease_expires=None,
+                )
+                .returning(tasks.c.id)
+            ):
+                reaped.append(Reaped(row[0], Status.FAILURE))
+            requeued = conn.execute(
+                update(tasks)
+                .where(expired)
+                .values(
+                    status=Status.QUEUED.value,
+                    lease_owner=None,
+                    lease_expires=None,
+                    progress=0,
+                    message="",
+                    start_time=None,
+                )
+                .returning(tasks.c.id)
+            ).all()
+            reaped.extend(Reaped(row[0], Status.QUEUED) for row in requeued)
+            if requeued:
+                self.db.notify_new_work(conn)
+        return reaped
+
+    # -- cancel and delete -----------------------------------------------------------
+
+    def cancel(self, task_id: str) -> Task | None:
+        """End a waiting task now; flag a running one for its worker. Returns the task."""
+        now = time.time()
+        waiting = [Status.NOT_START.value, Status.SUBMITTED.value, Status.QUEUED.value]
+        with self.db.write() as conn:
+            conn.execute(
+                update(tasks)
+                .where(tasks.c.id == task_id, tasks.c.status.in_(waiting))
+                .values(status=Status.FAILURE.value, fail_reason="canceled", finish_time=now)
+            )
+            conn.execute(
+                update(tasks)
+                .where(tasks.c.id == task_id, tasks.c.status == Status.IN_PROGRESS.value)
+                .values(cancel_requested=True)
+            )
+        return self.get(task_id)
+
+    def delete(self, task_id: str) -> bool:
+        with self.db.write() as conn:
+            result = conn.execute(delete(tasks).where(tasks.c.id == task_id))
+        return result.rowcount > 0
+
+    # -- workers ---------------------------------------------------------------------
+
+    def worker_seen(self, worker_id: str, host: str, pid: int, started_at: float) -> None:
+        now = time.time()
+        with self.db.write() as conn:
+            updated = conn.execute(
+                update(workers).where(workers.c.id == worker_id).values(last_seen=now)
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    insert(workers).values(
+                        id=worker_id, host=host, pid=pid, started_at=started_at, last_seen=now
+                    )
+                )
+
+    def worker_gone(self, worker_id: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(delete(workers).where(workers.c.id == worker_id))
+
+    def live_workers(self, within_seconds: float) -> int:
+        since = time.time() - within_seconds
+        with self.db.read() as conn:
+            count = conn.execute(
+                select(func.count()).select_from(workers).where(workers.c.last_seen >= since)
+            ).scalar_one()
+        return int(count)
+
+    def forget_workers(self, older_than_seconds: float) -> None:
+        cutoff = time.time() - older_than_seconds
+        with self.db.write() as conn:
+            conn.execute(delete(workers).where(workers.c.last_seen < cutoff))

@@ -1,0 +1,100 @@
+"""Engines the tests register as a plug-in (GENMILL_PLUGINS=tests.engines).
+
+They make small real PNGs in controllable steps, so the core (queue, leases, cancel,
+time limits, failures, inputs) can be tested without the built-in media models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from PIL import Image
+from pydantic import Field
+
+from genmill.core.task import Mode
+from genmill.engines.base import Canceled, InputError, Inputs, ModelSpec, RunContext
+from genmill.engines.decode import open_image
+from genmill.engines.params import ImageParams, MeshParams, VideoParams
+
+
+class Steps:
+    steps: int = Field(3, ge=1, le=10_000)
+    step_ms: int = Field(10, ge=0, le=60_000)
+    ignore_cancel: bool = False
+    fail: str = ""
+
+
+class StepImageParams(ImageParams, Steps):
+    pass
+
+
+class StepVideoParams(VideoParams, Steps):
+    pass
+
+
+class StepMeshParams(MeshParams, Steps):
+    pass
+
+
+def _swatch(seed: int, text: str) -> Image.Image:
+    digest = hashlib.sha256(f"{seed}:{text}".encode()).digest()
+    return Image.new("RGB", (32, 32), tuple(digest[:3]))
+
+
+class StepEngine:
+    """Sleeps `steps` × `step_ms`, reporting progress, then writes one PNG per `n`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def run(self, params, inputs: Inputs, ctx: RunContext) -> list[str]:
+        for step in range(params.steps):
+            if not params.ignore_cancel:
+                ctx.check_canceled()
+            time.sleep(params.step_ms / 1000)
+            ctx.progress((step + 1) / params.steps, f"step {step + 1}")
+        if params.fail == "crash":
+            import os
+
+            os._exit(3)  # the engine's process dies: the worker must survive it
+        if params.fail:
+            raise RuntimeError(params.fail)
+        names = []
+        for index in range(getattr(params, "n", 1)):
+            name = f"{self.name}-{index + 1}.png"
+            _swatch(ctx.seed + index, params.prompt).save(ctx.output_dir / name)
+            names.append(name)
+        return names
+
+
+class EchoEngine:
+    """Decodes the input image and writes it back as PNG: proves inputs arrive intact."""
+
+    def run(self, params, inputs: Inputs, ctx: RunContext) -> list[str]:
+        if inputs.image is None:
+            raise InputError("no input image")
+        image = open_image(inputs.image)
+        image.save(ctx.output_dir / "echo.png")
+        ctx.check_canceled()
+        return ["echo.png"]
+
+
+class EchoParams(ImageParams):
+    pass
+
+
+
+MODELS = [
+    ModelSpec("test/steps-t2i", Mode.TEXT_TO_IMAGE, StepImageParams,
+              lambda: StepEngine("image"), description="test engine", time_limit=30),
+    ModelSpec("test/steps-t2v", Mode.TEXT_TO_VIDEO, StepVideoParams,
+              lambda: StepEngine("video"), description="test engine", time_limit=30),
+    ModelSpec("test/steps-text-to-3d", Mode.TEXT_TO_3D, StepMeshParams,
+              lambda: StepEngine("mesh"), description="test engine", time_limit=30),
+    ModelSpec("test/echo-i2i", Mode.IMAGE_TO_IMAGE, EchoParams, EchoEngine,
+              description="test engine"),
+    ModelSpec("test/slow-t2i", Mode.TEXT_TO_IMAGE, StepImageParams,
+              lambda: StepEngine("slow"), description="test engine with a 1 s limit",
+              time_limit=1),
+]
