@@ -71,6 +71,14 @@ def check_image_bytes(data: bytes, field: str) -> InlineImage:
     return InlineImage(data, Image.MIME.get(fmt, "application/octet-stream"), ext)
 
 
+def is_public_address(address: str) -> bool:
+    """Global unicast only: not loopback, private, link-local, multicast or reserved."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
 def check_remote_url(value: str, field: str, allow_private: bool) -> str:
     """Form checks only; the worker re-checks every address the name resolves to."""
     try:
@@ -81,10 +89,10 @@ def check_remote_url(value: str, field: str, allow_private: bool) -> str:
         raise InvalidRequest(f"{field}: must be an http(s) URL or a data: URL", field)
     if not allow_private:
         try:
-            address = ipaddress.ip_address(parts.hostname)
+            public = is_public_address(parts.hostname)
         except ValueError:
-            address = None
-        if address is not None and not address.is_global:
+            public = True  # a name: its addresses are checked when it is fetched
+        if not public:
             raise InvalidRequest(f"{field}: URLs of private or local addresses are refused", field)
         if parts.hostname.lower() in ("localhost",) or parts.hostname.lower().endswith(".localhost"):
             raise InvalidRequest(f"{field}: URLs of private or local addresses are refused", field)

@@ -7,22 +7,15 @@ checked again, and the body is capped while it streams.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from genmill.core.inputs import is_public_address
 from genmill.engines.base import InputError, InputFile
 
 MAX_REDIRECTS = 3
-
-
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
 
 
 def resolve_public(host: str, port: int, allow_private: bool) -> str:
@@ -33,7 +26,7 @@ def resolve_public(host: str, port: int, allow_private: bool) -> str:
         raise InputError(f"cannot resolve host {host!r}: {exc.strerror}") from None
     addresses = [info[4][0] for info in infos]
     if not allow_private:
-        refused = [a for a in addresses if not _is_public(a)]
+        refused = [a for a in addresses if not is_public_address(a)]
         if refused:
             raise InputError(
                 f"refused to fetch from {host!r}: it resolves to a private, loopback, "

@@ -1,0 +1,198 @@
+"""The store on SQLite and on PostgreSQL: the same tests, both databases."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from genmill.core.task import Kind, Status, Task, new_task_id
+from genmill.store.connector import Database
+from genmill.store.migrations import MIGRATIONS
+from genmill.store.tasks import TaskStore
+
+
+@pytest.fixture
+def store(database_url) -> TaskStore:
+    db = Database(database_url)
+    db.migrate()
+    yield TaskStore(db)
+    db.dispose()
+
+
+def make_task(owner: str = "alice", kind: Kind = Kind.IMAGE, priority: int = 0,
+              max_attempts: int = 2) -> Task:
+    return Task(
+        id=new_task_id(kind), kind=kind, action=kind.action, model="test/steps-t2i",
+        owner=owner, status=Status.QUEUED, params={"prompt": "p", "seed": 7},
+        submit_time=time.time(), max_attempts=max_attempts, priority=priority,
+        time_limit=30,
+    )
+
+
+def test_migrations_are_versioned_and_idempotent(database_url):
+    db = Database(database_url)
+    assert db.migrate() == [v for v, _ in MIGRATIONS]
+    assert db.migrate() == []
+    db.dispose()
+
+
+def test_insert_and_get_round_trip(store):
+    task = make_task()
+    store.insert(task)
+    got = store.get(task.id)
+    assert got == task
+    assert store.get(new_task_id(Kind.IMAGE)) is None
+
+
+def test_claim_is_fifo_within_priority_and_leases(store):
+    low, high, low2 = make_task(), make_task(priority=5), make_task()
+    for task in (low, high, low2):
+        store.insert(task)
+    order = [store.claim("w1", 30).id for _ in range(3)]
+    assert order == [high.id, low.id, low2.id]
+    assert store.claim("w1", 30) is None
+    claimed = store.get(low.id)
+    assert claimed.status == Status.IN_PROGRESS
+    assert claimed.lease_owner == "w1" and claimed.lease_expires > time.time()
+    assert claimed.attempts == 1 and claimed.start_time is not None
+
+
+def test_concurrent_claims_never_hand_out_a_task_twice(database_url):
+    db = Database(database_url)
+    db.migrate()
+    store = TaskStore(db)
+    ids = set()
+    for _ in range(60):
+        task = make_task()
+        store.insert(task)
+        ids.add(task.id)
+    claimed: list[str] = []
+    lock = threading.Lock()
+
+    def worker(name: str) -> None:
+        own = TaskStore(Database(database_url))
+        while (task := own.claim(name, 30)) is not None:
+            with lock:
+                claimed.append(task.id)
+        own.db.dispose()
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(ids)  # each exactly once
+    db.dispose()
+
+
+def test_progress_is_monotonic_and_only_for_the_lease_holder(store):
+    task = make_task()
+    store.insert(task)
+    store.claim("w1", 30)
+    assert store.set_progress(task.id, "w1", 40, "half")
+    assert not store.set_progress(task.id, "w1", 20, "back")  # never backwards
+    assert not store.set_progress(task.id, "w2", 60, "not mine")
+    assert store.get(task.id).progress == 40
+
+
+def test_finish_success_and_failure(store):
+    ok, bad = make_task(), make_task()
+    store.insert(ok)
+    store.insert(bad)
+    store.claim("w1", 30)
+    store.claim("w1", 30)
+    assert store.finish(ok.id, "w1", Status.SUCCESS, outputs=["a.png"])
+    assert store.finish(bad.id, "w1", Status.FAILURE, fail_reason="boom")
+    assert not store.finish(ok.id, "w1", Status.FAILURE)  # already final
+    done = store.get(ok.id)
+    assert (done.status, done.progress, done.outputs) == (Status.SUCCESS, 100, ["a.png"])
+    assert done.finish_time and done.lease_owner is None
+    failed = store.get(bad.id)
+    assert (failed.status, failed.fail_reason) == (Status.FAILURE, "boom")
+
+
+def test_renew_reports_cancel_and_loss(store):
+    task = make_task()
+    store.insert(task)
+    store.claim("w1", 1)
+    assert store.renew(task.id, "w1", 30).held
+    store.cancel(task.id)
+    state = store.renew(task.id, "w1", 30)
+    assert state.held and state.cancel_requested
+    assert not store.renew(task.id, "other", 30).held
+
+
+def test_cancel_ends_a_queued_task_at_once(store):
+    task = make_task()
+    store.insert(task)
+    canceled = store.cancel(task.id)
+    assert (canceled.status, canceled.fail_reason) == (Status.FAILURE, "canceled")
+    assert store.claim("w1", 30) is None
+
+
+def test_reaper_requeues_then_fails_after_max_attempts(store):
+    task = make_task(max_attempts=2)
+    store.insert(task)
+    store.claim("w1", 0.01)
+    time.sleep(0.05)
+    assert [(r.task_id, r.status) for r in store.reap()] == [(task.id, Status.QUEUED)]
+    assert store.get(task.id).status == Status.QUEUED
+    again = store.claim("w2", 0.01)
+    assert again.id == task.id and again.attempts == 2
+    time.sleep(0.05)
+    assert [(r.task_id, r.status) for r in store.reap()] == [(task.id, Status.FAILURE)]
+    failed = store.get(task.id)
+    assert failed.status == Status.FAILURE and "worker lost" in failed.fail_reason
+
+
+def test_reaper_leaves_live_leases_alone(store):
+    task = make_task()
+    store.insert(task)
+    store.claim("w1", 30)
+    assert store.reap() == []
+    assert store.get(task.id).status == Status.IN_PROGRESS
+
+
+def test_release_returns_a_task_without_spending_an_attempt(store):
+    task = make_task()
+    store.insert(task)
+    store.claim("w1", 30)
+    assert store.release(task.id, "w1")
+    back = store.get(task.id)
+    assert (back.status, back.attempts, back.lease_owner) == (Status.QUEUED, 0, None)
+
+
+def test_list_pages_newest_first_per_owner_with_filters(store):
+    mine = [make_task() for _ in range(5)]
+    for task in mine:
+        store.insert(task)
+    store.insert(make_task(owner="bob"))
+    video = make_task(kind=Kind.VIDEO)
+    store.insert(video)
+    page, total = store.list("alice", 0, 3)
+    assert total == 6
+    assert [t.id for t in page] == [video.id, mine[4].id, mine[3].id]
+    page2, _ = store.list("alice", 3, 3)
+    assert [t.id for t in page2] == [mine[2].id, mine[1].id, mine[0].id]
+    only_video, total_video = store.list("alice", 0, 10, kind=Kind.VIDEO)
+    assert [t.id for t in only_video] == [video.id] and total_video == 1
+    queued, _ = store.list("alice", 0, 10, statuses=[Status.SUCCESS])
+    assert queued == []
+
+
+def test_delete(store):
+    task = make_task()
+    store.insert(task)
+    assert store.delete(task.id)
+    assert store.get(task.id) is None
+    assert not store.delete(task.id)
+
+
+def test_worker_registry(store):
+    store.worker_seen("w1", "host", 123, time.time())
+    store.worker_seen("w1", "host", 123, time.time())
+    assert store.live_workers(10) == 1
+    store.worker_gone("w1")
+    assert store.live_workers(10) == 0
