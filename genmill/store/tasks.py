@@ -301,6 +301,11 @@ class TaskStore:
         with self.db.write() as conn:
             conn.execute(delete(workers).where(workers.c.id == worker_id))
 
+    def worker_process_gone(self, host: str, pid: int) -> None:
+        """A supervisor saw one of its worker processes die without signing off."""
+        with self.db.write() as conn:
+            conn.execute(delete(workers).where(workers.c.host == host, workers.c.pid == pid))
+
     def live_workers(self, within_seconds: float) -> int:
         since = time.time() - within_seconds
         with self.db.read() as conn:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import socket
 import threading
 import time
 
@@ -65,6 +66,7 @@ class Supervisor:
                     log.warning("worker pid %s exited with %s; restarting", process.pid,
                                 process.exitcode)
                     del died_at[slot]
+                    self.store.worker_process_gone(socket.gethostname(), process.pid)
                     self._spawn(slot)
             try:
                 self.reap_once()

@@ -1,0 +1,196 @@
+"""Workers under stress: cancel, time limits, killed workers, restarts, many clients."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.conftest import REPO, wait_final
+
+IMAGES = "/v1/images/generations/async"
+
+
+def submit(client, **body) -> str:
+    response = client.post(IMAGES, json={"model": "test/steps-t2i", **body})
+    assert response.status_code == 200, response.text
+    return response.json()["task_id"]
+
+
+def status(client, task_id) -> dict:
+    return client.get(f"{IMAGES}/{task_id}").json()["data"]
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+def rows(data_dir, sql: str) -> list[tuple]:
+    with sqlite3.connect(data_dir / "genmill.db") as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="module")
+def one_worker(tmp_path_factory):
+    from tests.conftest import LiveServer
+
+    live = LiveServer(tmp_path_factory.mktemp("one") / "data", workers=1).start()
+    yield live
+    live.stop()
+
+
+def test_cancel_queued_and_running_tasks(one_worker):
+    with one_worker.client() as client:
+        running = submit(client, steps=100, step_ms=50)
+        waiting = submit(client)
+        wait_for(lambda: status(client, running)["status"] == "IN_PROGRESS", 10)
+
+        response = client.post(f"/v1/tasks/{waiting}/cancel")
+        assert response.status_code == 200
+        assert response.json()["data"]["status"] == "FAILURE"  # at once
+        assert response.json()["data"]["fail_reason"] == "canceled"
+
+        asked = time.monotonic()
+        client.post(f"/v1/tasks/{running}/cancel")
+        data = wait_final(client, f"{IMAGES}/{running}", timeout=5)
+        assert time.monotonic() - asked < 2.0
+        assert (data["status"], data["fail_reason"]) == ("FAILURE", "canceled")
+        assert data["finish_time"] >= data["start_time"] > 0
+        assert not (one_worker.data_dir / "tasks" / running).exists()
+
+
+def test_an_engine_that_ignores_cancel_is_stopped_within_two_seconds(one_worker):
+    with one_worker.client() as client:
+        stubborn = submit(client, steps=200, step_ms=100, ignore_cancel=True)
+        wait_for(lambda: status(client, stubborn)["status"] == "IN_PROGRESS", 10)
+        time.sleep(0.3)
+        asked = time.monotonic()
+        client.post(f"/v1/tasks/{stubborn}/cancel")
+        data = wait_final(client, f"{IMAGES}/{stubborn}", timeout=5)
+        assert time.monotonic() - asked < 2.0
+        assert data["fail_reason"] == "canceled"
+        # The worker started a fresh engine process and carries on.
+        after = submit(client)
+        assert wait_final(client, f"{IMAGES}/{after}", timeout=20)["status"] == "SUCCESS"
+
+
+def test_time_limit_ends_a_task(one_worker):
+    with one_worker.client() as client:
+        response = client.post(IMAGES, json={"model": "test/slow-t2i", "steps": 100,
+                                             "step_ms": 100})
+        data = wait_final(client, f"{IMAGES}/{response.json()['task_id']}", timeout=10)
+        assert (data["status"], data["fail_reason"]) == ("FAILURE", "timed out after 1 s")
+
+
+def test_kill_9_of_a_worker_mid_task_requeues_and_completes(make_server):
+    server = make_server(workers=1).start()
+    with server.client() as client:
+        task_id = submit(client, steps=20, step_ms=100)
+        wait_for(lambda: int(status(client, task_id)["progress"].rstrip("%")) > 0, 15)
+        [pid] = server.worker_pids()
+        killed_at = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        lease = 3.0
+        data = wait_final(client, f"{IMAGES}/{task_id}", timeout=lease + 10 + 2)
+        assert data["status"] == "SUCCESS", data
+        assert time.monotonic() - killed_at < lease + 10 + 2
+        [(attempts,)] = rows(server.data_dir, f"SELECT attempts FROM tasks WHERE id='{task_id}'")
+        assert attempts == 2
+        assert pid not in server.worker_pids()
+
+
+def test_a_task_whose_workers_keep_dying_fails_with_the_lost_worker_reason(make_server):
+    server = make_server(workers=1, env={"GENMILL_MAX_ATTEMPTS": "1"}).start()
+    with server.client() as client:
+        task_id = submit(client, steps=50, step_ms=100)
+        wait_for(lambda: status(client, task_id)["status"] == "IN_PROGRESS", 15)
+        os.kill(server.worker_pids()[0], signal.SIGKILL)
+        data = wait_final(client, f"{IMAGES}/{task_id}", timeout=15)
+        assert data["status"] == "FAILURE" and "worker lost" in data["fail_reason"]
+
+
+def test_restart_with_queued_and_running_tasks_loses_none(make_server, tmp_path):
+    server = make_server(workers=1).start()
+    with server.client() as client:
+        ids = [submit(client, steps=10, step_ms=100) for _ in range(3)]
+        wait_for(lambda: status(client, ids[0])["status"] == "IN_PROGRESS", 15)
+    assert server.stop(signal.SIGTERM) == 0
+    states = dict(rows(server.data_dir, "SELECT id, status FROM tasks"))
+    assert [states[i] for i in ids] == ["QUEUED", "QUEUED", "QUEUED"]  # the running one too
+    assert not list((server.data_dir / "staging").iterdir())
+
+    again = make_server(workers=1, data_dir=server.data_dir).start()
+    with again.client() as client:
+        for task_id in ids:
+            assert wait_final(client, f"{IMAGES}/{task_id}", timeout=30)["status"] == "SUCCESS"
+
+
+def test_sigint_stops_everything_cleanly(make_server):
+    server = make_server(workers=2).start()
+    pids = server.worker_pids()
+    assert server.stop(signal.SIGINT) == 0
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_200_submissions_from_20_threads_all_succeed_once(make_server):
+    server = make_server(workers=2).start()
+
+    def one(_: int) -> str:
+        with server.client() as client:
+            return submit(client, steps=1, step_ms=0)
+
+    with ThreadPoolExecutor(20) as pool:
+        ids = list(pool.map(one, range(200)))
+    assert len(set(ids)) == 200
+    with server.client() as client:
+        def all_done():
+            done = rows(server.data_dir, "SELECT count(*) FROM tasks WHERE status='SUCCESS'")
+            return done[0][0] == 200
+        wait_for(all_done, 120, 0.5)
+        assert all(status(client, i)["status"] == "SUCCESS" for i in ids[:20])
+    attempts = rows(server.data_dir, "SELECT attempts, count(*) FROM tasks GROUP BY attempts")
+    assert attempts == [(1, 200)]  # every task claimed exactly once
+
+
+def test_open_mode_on_loopback_needs_no_key(make_server):
+    server = make_server(workers=1, keys={}).start()
+    with httpx.Client(base_url=server.url) as client:
+        task_id = submit(client)
+        assert wait_final(client, f"{IMAGES}/{task_id}")["status"] == "SUCCESS"
+
+
+def test_serve_refuses_a_public_address_without_keys(tmp_path):
+    env = {**os.environ, "GENMILL_API_KEYS": "", "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-m", "genmill", "serve", "--host", "0.0.0.0", "--port", "0",
+         "--data-dir", str(tmp_path)], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "GENMILL_API_KEYS" in result.stderr and "0.0.0.0" in result.stderr
+
+
+def test_server_on_postgresql(make_server, postgres_url):
+    server = make_server(workers=2, env={"GENMILL_DATABASE_URL": postgres_url}).start()
+    with server.client() as client:
+        ids = [submit(client, steps=2, step_ms=20, n=2) for _ in range(6)]
+        for task_id in ids:
+            data = wait_final(client, f"{IMAGES}/{task_id}")
+            assert data["status"] == "SUCCESS" and len(data["outputs"]) == 2
+        stubborn = submit(client, steps=100, step_ms=100, ignore_cancel=True)
+        wait_for(lambda: status(client, stubborn)["status"] == "IN_PROGRESS", 10)
+        client.post(f"/v1/tasks/{stubborn}/cancel")
+        assert wait_final(client, f"{IMAGES}/{stubborn}", 5)["fail_reason"] == "canceled"
