@@ -34,9 +34,17 @@ def _settings(**flags: object) -> Settings:
         raise typer.Exit(2) from None
 
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the database (SQLite) and outputs live. [env: GENMILL_DATA_DIR; default: ./genmill-data]")]
-Workers = Annotated[int | None, typer.Option("--workers", min=0, help="Worker processes. [env: GENMILL_WORKERS; default: CPU cores]")]
-LogJson = Annotated[bool | None, typer.Option("--log-json/--log-text", help="Machine-readable JSON logs.")]
+DataDir = Annotated[Path | None, typer.Option(
+    "--data-dir",
+    help="Where the database (SQLite) and outputs live. [env: GENMILL_DATA_DIR; default: ./genmill-data]",
+)]
+Workers = Annotated[int | None, typer.Option(
+    "--workers", min=0,
+    help="Worker processes. [env: GENMILL_WORKERS; default: CPU cores]",
+)]
+LogJson = Annotated[bool | None, typer.Option(
+    "--log-json/--log-text", help="Machine-readable JSON logs."
+)]
 
 
 @app.command()

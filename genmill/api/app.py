@@ -41,9 +41,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="genmill", version=__version__, description=DESCRIPTION)
     app.state.components = Components(settings, service, KeyRing(settings.api_keys))
     install_error_handlers(app, settings.max_body_bytes)
-    app.include_router(siray.build_router(registry))
+    siray_router, status_routes = siray.build_routes(registry)
+    app.include_router(siray_router)
     app.include_router(files.router)
     app.include_router(health.router)
+    # Status polls first: the hottest path matches on the first regex, not the tenth.
+    app.router.routes[0:0] = status_routes
 
     def openapi() -> dict:
         if app.openapi_schema is None:
@@ -54,6 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
             }
             schema["security"] = [{"bearer": []}, {"apiKey": []}]
+            for route in app.routes:
+                if isinstance(route, siray.StatusRoute):
+                    schema["paths"][route.path] = route.openapi_operation
             app.openapi_schema = schema
         return app.openapi_schema
 

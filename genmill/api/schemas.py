@@ -68,3 +68,45 @@ def model_entry(spec: ModelSpec) -> dict[str, Any]:
         "description": spec.description,
         "params": params_schema(spec),
     }
+
+
+STATUS_SCHEMA = {
+    "type": "object",
+    "required": ["code", "message", "data"],
+    "properties": {
+        "code": {"type": "string", "example": "success"},
+        "message": {"type": "string"},
+        "data": {
+            "type": "object",
+            "properties": {
+                "task_id": {"type": "string"},
+                "action": {"type": "string", "example": "imageGenerate"},
+                "status": {"type": "string", "enum": [
+                    "NOT_START", "SUBMITTED", "QUEUED", "IN_PROGRESS", "SUCCESS", "FAILURE"]},
+                "progress": {"type": "string", "example": "100%"},
+                "outputs": {"type": "array", "items": {"type": "string", "format": "uri"}},
+                "start_time": {"type": "integer", "description": "Unix seconds; 0 while unset"},
+                "finish_time": {"type": "integer", "description": "Unix seconds; 0 while unset"},
+                "submit_time": {"type": "integer", "description": "Unix seconds"},
+                "fail_reason": {"type": "string"},
+            },
+        },
+    },
+}
+
+
+def status_operation(label: str) -> dict[str, Any]:
+    """The OpenAPI operation of a status poll route (served as a plain route)."""
+    return {
+        "get": {
+            "tags": ["Siray API"],
+            "summary": f"Query a {label} generation task",
+            "parameters": [{"name": "task_id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {
+                "200": {"description": "Task status and (if available) outputs",
+                        "content": {"application/json": {"schema": STATUS_SCHEMA}}},
+                "404": {"description": "No such task for this key, or of another kind"},
+            },
+        }
+    }

@@ -16,7 +16,10 @@ from genmill.core.errors import InvalidRequest
 
 MAX_INPUT_BYTES = 20 * 1024 * 1024
 MAX_INPUT_PIXELS = 40_000_000
-_DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,", re.I)
+_DATA_URL = re.compile(
+    r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,",
+    re.I,
+)
 _EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif", "BMP": "bmp",
                "TIFF": "tiff", "MPO": "jpg"}
 
@@ -94,6 +97,7 @@ def check_remote_url(value: str, field: str, allow_private: bool) -> str:
             public = True  # a name: its addresses are checked when it is fetched
         if not public:
             raise InvalidRequest(f"{field}: URLs of private or local addresses are refused", field)
-        if parts.hostname.lower() in ("localhost",) or parts.hostname.lower().endswith(".localhost"):
+        host = parts.hostname.lower()
+        if host == "localhost" or host.endswith(".localhost"):
             raise InvalidRequest(f"{field}: URLs of private or local addresses are refused", field)
     return value

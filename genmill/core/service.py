@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from genmill.core import inputs as input_checks
 from genmill.core.errors import InvalidRequest, NotFound
-from genmill.core.task import Kind, Status, Task, new_task_id
+from genmill.core.task import Kind, Status, Task, TaskStatus, new_task_id
 from genmill.engines.base import ModelSpec
 from genmill.engines.params import MAX_SEED
 from genmill.engines.registry import Registry, UnknownModel
@@ -24,7 +24,9 @@ log = logging.getLogger("genmill.tasks")
 
 INPUT_FIELDS = ("image", "images")
 MAX_IMAGES = 16
-_OWN_OUTPUT_PATH = re.compile(r"/tasks/(?P<task_id>(?:image|video|3d)_[0-9a-f]{32})/(?P<name>[^/]+)$")
+_OWN_OUTPUT_PATH = re.compile(
+    r"/tasks/(?P<task_id>(?:image|video|3d)_[0-9a-f]{32})/(?P<name>[^/]+)$"
+)
 
 
 def describe_validation_error(error: ValidationError) -> tuple[str, str]:
@@ -168,6 +170,13 @@ class TaskService:
     def get(self, owner: str, task_id: str, kind: Kind | None = None) -> Task:
         """The task, if it exists, is this owner's and (if asked) of this kind; else 404."""
         task = self.store.get(task_id)
+        if task is None or task.owner != owner or (kind is not None and task.kind != kind):
+            raise NotFound(f"task {task_id} not found")
+        return task
+
+    def status(self, owner: str, task_id: str, kind: Kind | None = None) -> TaskStatus:
+        """Like `get`, reading only what a status poll shows."""
+        task = self.store.get_status(task_id)
         if task is None or task.owner != owner or (kind is not None and task.kind != kind):
             raise NotFound(f"task {task_id} not found")
         return task

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class Kind(str, enum.Enum):
+class Kind(enum.StrEnum):
     IMAGE = "image"
     VIDEO = "video"
     MESH = "3d"
@@ -19,7 +19,7 @@ class Kind(str, enum.Enum):
         return {"image": "imageGenerate", "video": "videoGenerate", "3d": "3dGenerate"}[self.value]
 
 
-class Mode(str, enum.Enum):
+class Mode(enum.StrEnum):
     """What a model does; the `tag` of `GET /v1/models`."""
 
     TEXT_TO_IMAGE = "text-to-image"
@@ -42,7 +42,7 @@ class Mode(str, enum.Enum):
         return self.value.startswith("image-to-")
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     NOT_START = "NOT_START"
     SUBMITTED = "SUBMITTED"
     QUEUED = "QUEUED"
@@ -83,6 +83,24 @@ def kind_of_task_id(task_id: str) -> Kind | None:
         return Kind(prefix)
     except ValueError:
         return None
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """What a poll shows: the part of a task read on every status request."""
+
+    id: str
+    kind: Kind
+    action: str
+    model: str
+    owner: str
+    status: Status
+    progress: int
+    outputs: list[str]
+    fail_reason: str
+    submit_time: float
+    start_time: float | None
+    finish_time: float | None
 
 
 @dataclass

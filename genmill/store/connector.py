@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import select as select_module
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from genmill.store.migrations import migrate
@@ -36,6 +38,8 @@ class Database:
         self.url = normalize_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
+        self._plans: dict[Select, _SqlitePlan] = {}
+        self._local = threading.local()
         if self.dialect == "sqlite":
             self.engine = self._sqlite_engine(parsed)
         elif self.dialect == "postgresql":
@@ -71,8 +75,10 @@ class Database:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            immediate = conn.get_execution_options().get("immediate", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            # Writes take the lock up front; reads stay in autocommit, where each SELECT
+            # is its own consistent snapshot and costs no BEGIN/ROLLBACK round.
+            if conn.get_execution_options().get("immediate", False):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
 
@@ -89,6 +95,33 @@ class Database:
             with conn.begin():
                 yield conn
 
+    def fetch_one(self, statement: Select, params: dict[str, Any]) -> dict[str, Any] | None:
+        """One row of a hot, simple SELECT as a dict, or None.
+
+        On SQLite this skips SQLAlchemy's per-call machinery (pool checkout, result
+        objects): the statement is compiled once and run on a connection kept per
+        thread, with the same type conversions SQLAlchemy would apply. It makes a status
+        poll several times cheaper.
+        """
+        if not self.is_sqlite:
+            with self.read() as conn:
+                row = conn.execute(statement, params).first()
+            return dict(row._mapping) if row else None
+        plan = self._plans.get(statement)
+        if plan is None:
+            plan = self._plans[statement] = _SqlitePlan(statement, self.engine.dialect)
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._raw_sqlite_connection()
+        row = conn.execute(plan.sql, [params[name] for name in plan.param_names]).fetchone()
+        return plan.convert(row) if row else None
+
+    def _raw_sqlite_connection(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(make_url(self.url).database, check_same_thread=False,
+                               isolation_level=None, timeout=30)
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
     def notify_new_work(self, conn: Connection) -> None:
         """Inside a write transaction: wake idle workers once it commits."""
         if self.dialect == "postgresql":
@@ -97,7 +130,8 @@ class Database:
     def migrate(self) -> list[int]:
         with self.write() as conn:
             if self.dialect == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+                lock = text("SELECT pg_advisory_xact_lock(:key)")
+                conn.execute(lock, {"key": _PG_MIGRATION_LOCK})
             return migrate(conn)
 
     def ping(self) -> None:
@@ -111,6 +145,26 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class _SqlitePlan:
+    """A SELECT compiled once for sqlite3, with its columns' result conversions."""
+
+    def __init__(self, statement: Select, dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.param_names = list(compiled.positiontup or [])
+        self.names = [column.name for column in statement.selected_columns]
+        self.processors = [
+            column.type._cached_result_processor(dialect, None)
+            for column in statement.selected_columns
+        ]
+
+    def convert(self, row: tuple) -> dict[str, Any]:
+        return {
+            name: (process(value) if process else value)
+            for name, process, value in zip(self.names, self.processors, row, strict=True)
+        }
 
 
 class WorkWaiter(Protocol):

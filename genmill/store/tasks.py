@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, update
 
-from genmill.core.task import Kind, Status, Task
+from genmill.core.task import Kind, Status, Task, TaskStatus
 from genmill.store.connector import Database
 from genmill.store.schema import tasks, workers
 
@@ -16,10 +17,14 @@ _COLUMNS = [c for c in tasks.c if c.name != "seq"]
 _FIELDS = [c.name for c in _COLUMNS]
 # Prepared once: the status poll is the hottest query genmill runs.
 _GET_BY_ID = select(*_COLUMNS).where(tasks.c.id == bindparam("task_id"))
+_STATUS_FIELDS = [f.name for f in dataclasses.fields(TaskStatus)]
+_GET_STATUS = select(*(tasks.c[name] for name in _STATUS_FIELDS)).where(
+    tasks.c.id == bindparam("task_id")
+)
 
 
-def _row_to_task(row: Row[Any]) -> Task:
-    values = row._mapping
+def _row_to_task(row: Row[Any] | dict[str, Any]) -> Task:
+    values = row if isinstance(row, dict) else row._mapping
     data = {name: values[name] for name in _FIELDS}
     data["kind"] = Kind(data["kind"])
     data["status"] = Status(data["status"])
@@ -61,9 +66,16 @@ class TaskStore:
                 self.db.notify_new_work(conn)
 
     def get(self, task_id: str) -> Task | None:
-        with self.db.read() as conn:
-            row = conn.execute(_GET_BY_ID, {"task_id": task_id}).first()
+        row = self.db.fetch_one(_GET_BY_ID, {"task_id": task_id})
         return _row_to_task(row) if row else None
+
+    def get_status(self, task_id: str) -> TaskStatus | None:
+        """The polled fields only: no params or inputs to decode on the hottest path."""
+        row = self.db.fetch_one(_GET_STATUS, {"task_id": task_id})
+        if row is None:
+            return None
+        row["kind"], row["status"] = Kind(row["kind"]), Status(row["status"])
+        return TaskStatus(**row)
 
     def list(
         self,

@@ -92,8 +92,9 @@ class Runner:
                 self._conclude(task, staging, message)
                 return
             elif not self.host.alive():
+                code = self.host.process.exitcode
                 self._end(task, Status.FAILURE,
-                          reason=f"the model's process died (exit code {self.host.process.exitcode})")
+                          reason=f"the model's process died (exit code {code})")
                 self.host.restart()
                 return
 

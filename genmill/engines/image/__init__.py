@@ -1,5 +1,47 @@
-"""Built-in image models."""
+"""Built-in image models: title cards (text-to-image) and restyling (image-to-image).
 
-from genmill.engines.base import ModelSpec
+Only the params models are imported here: listing models must stay cheap, and the
+engines (numpy, fonts) load when a worker first runs one.
+"""
 
-MODELS: list[ModelSpec] = []
+from genmill.core.task import Mode
+from genmill.engines.base import Engine, ModelSpec
+from genmill.engines.image.params import RestyleParams, TitleCardParams
+
+
+def _title_card() -> Engine:
+    from genmill.engines.image.card_engine import TitleCardEngine
+
+    return TitleCardEngine()
+
+
+def _restyle() -> Engine:
+    from genmill.engines.image.restyle import RestyleEngine
+
+    return RestyleEngine()
+
+
+MODELS: list[ModelSpec] = [
+    ModelSpec(
+        id="genmill/title-card-t2i",
+        mode=Mode.TEXT_TO_IMAGE,
+        params=TitleCardParams,
+        factory=_title_card,
+        name="Title card",
+        description="Sets the prompt as a designed title card: seeded gradients, shapes and "
+                    "patterns, balanced type in Noto Sans (Latin, Greek, Cyrillic), AA "
+                    "contrast. For video title cards, thumbnails, quote posts and slides.",
+        time_limit=120.0,
+    ),
+    ModelSpec(
+        id="genmill/restyle-i2i",
+        mode=Mode.IMAGE_TO_IMAGE,
+        params=RestyleParams,
+        factory=_restyle,
+        name="Restyle",
+        description="Transforms the input image: upscale (2x/4x), cartoon, pencil-sketch, "
+                    "duotone, pixel-art or vintage; crop/pad/stretch to a size; strength "
+                    "blends with the original.",
+        time_limit=300.0,
+    ),
+]

@@ -1,0 +1,126 @@
+"""What the benchmarks share: seeding a store, starting servers, driving wrk."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def require(tool: str, package: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        sys.exit(f"{tool} is needed: apt-get install {package}")
+    return path
+
+
+def seed_tasks(database_url: str, count: int, owner: str = "", kind: str = "video",
+               status: str = "SUCCESS", model: str = "bench/model") -> list[str]:
+    """Insert `count` finished tasks in bulk; returns their ids."""
+    from sqlalchemy import insert
+
+    from genmill.core.task import Kind, Status, Task, new_task_id
+    from genmill.store.connector import Database
+    from genmill.store.schema import tasks
+    from genmill.store.tasks import _task_to_values
+
+    db = Database(database_url)
+    db.migrate()
+    ids: list[str] = []
+    now = time.time()
+    batch: list[dict] = []
+    for i in range(count):
+        task = Task(id=new_task_id(Kind(kind)), kind=Kind(kind), action=Kind(kind).action,
+                    model=model, owner=owner, status=Status(status),
+                    params={"prompt": "a bench", "seed": i}, progress=100,
+                    outputs=["video-1.mp4", "poster.jpg"], submit_time=now - 60,
+                    start_time=now - 50, finish_time=now - 10, attempts=1, max_attempts=2,
+                    time_limit=600)
+        ids.append(task.id)
+        batch.append(_task_to_values(task))
+        if len(batch) == 5000:
+            with db.write() as conn:
+                conn.execute(insert(tasks), batch)
+            batch = []
+    if batch:
+        with db.write() as conn:
+            conn.execute(insert(tasks), batch)
+    db.dispose()
+    return ids
+
+
+class Server:
+    """An ASGI app factory served by granian in a subprocess, one HTTP process."""
+
+    def __init__(self, factory: str, env: dict[str, str], workers: int = 0) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "PYTHONPATH": str(REPO), **env}
+        self.factory = factory
+        self.workers = workers
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Server:
+        if self.factory == "genmill":
+            command = [sys.executable, "-m", "genmill", "serve", "--port", str(self.port),
+                       "--workers", str(self.workers)]
+        else:
+            command = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
+                       "--port", str(self.port), "--workers", "1", "--no-ws",
+                       self.factory]
+        self.process = subprocess.Popen(command, env=self.env, cwd=REPO,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.url + "/healthz", timeout=1)
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, connections: int = 64, seconds: int = 8, threads: int = 1,
+        script: str | None = None, headers: dict[str, str] | None = None) -> dict[str, float]:
+    """Requests/s and latency percentiles (ms) from one wrk run."""
+    command = [require("wrk", "wrk"), f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
+               "--latency"]
+    for key, value in (headers or {}).items():
+        command += ["-H", f"{key}: {value}"]
+    if script:
+        command += ["-s", script]
+    out = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    for pct in ("50", "99"):
+        match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        result[f"p{pct}"] = float(match.group(1)) * _UNITS[match.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    result["non2xx"] = int(errors.group(1)) if errors else 0
+    return result
+
+
+def median_of(runs: list[dict[str, float]], key: str) -> float:
+    return statistics.median(run[key] for run in runs)
