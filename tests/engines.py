@@ -23,6 +23,40 @@ class Steps:
     step_ms: int = Field(10, ge=0, le=60_000)
     ignore_cancel: bool = False
     fail: str = ""
+    files: list[str] = []  # extra outputs: real MP4s for .mp4, seeded bytes otherwise
+    file_bytes: int = Field(1000, ge=0, le=600_000_000)
+
+
+def write_extra(path, seed: int, size: int) -> None:
+    if path.suffix == ".mp4":
+        write_mp4(path, frames=48)
+        return
+    import random
+
+    rng = random.Random(seed)
+    with open(path, "wb") as out:
+        remaining = size
+        while remaining:
+            block = min(remaining, 1 << 20)
+            out.write(rng.randbytes(block))
+            remaining -= block
+
+
+def write_mp4(path, frames: int) -> None:
+    """A real 2 s H.264 MP4 (24 fps, 64x48) with a moving bar, for seeking tests."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w", options={"movflags": "+faststart"}) as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for index in range(frames):
+            pixels = np.zeros((48, 64, 3), np.uint8)
+            pixels[:, index % 64] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
 
 
 class StepImageParams(ImageParams, Steps):
@@ -64,6 +98,9 @@ class StepEngine:
         for index in range(getattr(params, "n", 1)):
             name = f"{self.name}-{index + 1}.png"
             _swatch(ctx.seed + index, params.prompt).save(ctx.output_dir / name)
+            names.append(name)
+        for index, name in enumerate(params.files):
+            write_extra(ctx.output_dir / name, ctx.seed + index, params.file_bytes)
             names.append(name)
         return names
 

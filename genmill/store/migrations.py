@@ -18,8 +18,54 @@ def _v1_initial(conn: Connection) -> None:
         table.create(conn)
 
 
+_GROUP = "owner, kind, model, status"
+_BUMP = (
+    "INSERT INTO task_counts (owner, kind, model, status, n) "
+    "VALUES ({row}.owner, {row}.kind, {row}.model, {row}.status, {delta}) "
+    "ON CONFLICT (owner, kind, model, status) DO UPDATE SET n = task_counts.n + ({delta})"
+)
+
+
+def _v2_task_counts(conn: Connection) -> None:
+    """Counts per owner/kind/model/status, kept exact by triggers on the task table."""
+    schema.task_counts.create(conn)
+    conn.exec_driver_sql(
+        f"INSERT INTO task_counts ({_GROUP}, n) SELECT {_GROUP}, count(*) FROM tasks "
+        f"GROUP BY {_GROUP}"
+    )
+    add_new, drop_old = _BUMP.format(row="NEW", delta=1), _BUMP.format(row="OLD", delta=-1)
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER tasks_counted_insert AFTER INSERT ON tasks BEGIN {add_new}; END"
+        )
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER tasks_counted_delete AFTER DELETE ON tasks BEGIN {drop_old}; END"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER tasks_counted_update AFTER UPDATE OF status ON tasks "
+            f"WHEN OLD.status <> NEW.status BEGIN {drop_old}; {add_new}; END"
+        )
+    else:
+        conn.exec_driver_sql(f"""
+            CREATE FUNCTION genmill_count_tasks() RETURNS trigger AS $$
+            BEGIN
+                IF TG_OP IN ('DELETE', 'UPDATE') THEN {drop_old}; END IF;
+                IF TG_OP IN ('INSERT', 'UPDATE') THEN {add_new}; END IF;
+                RETURN NULL;
+            END $$ LANGUAGE plpgsql""")
+        conn.exec_driver_sql(
+            "CREATE TRIGGER tasks_counted AFTER INSERT OR DELETE ON tasks "
+            "FOR EACH ROW EXECUTE FUNCTION genmill_count_tasks()"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER tasks_counted_status AFTER UPDATE OF status ON tasks FOR EACH ROW "
+            "WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION genmill_count_tasks()"
+        )
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
+    (2, _v2_task_counts),
 ]
 
 

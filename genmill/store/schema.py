@@ -57,6 +57,18 @@ Index("ix_tasks_queue", tasks.c.status, tasks.c.priority.desc(), tasks.c.seq)
 Index("ix_tasks_owner_seq", tasks.c.owner, tasks.c.seq)
 Index("ix_tasks_lease", tasks.c.status, tasks.c.lease_expires)
 
+# Per (owner, kind, model, status) task counts, kept by triggers (migration 2), so the
+# total of a listed page is a sum over a few rows instead of a count over every task.
+task_counts = Table(
+    "task_counts",
+    metadata,
+    Column("owner", String(200), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("n", Integer, nullable=False),
+)
+
 workers = Table(
     "workers",
     metadata,

@@ -11,7 +11,7 @@ from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, updat
 
 from genmill.core.task import Kind, Status, Task, TaskStatus
 from genmill.store.connector import Database
-from genmill.store.schema import tasks, workers
+from genmill.store.schema import task_counts, tasks, workers
 
 _COLUMNS = [c for c in tasks.c if c.name != "seq"]
 _FIELDS = [c.name for c in _COLUMNS]
@@ -86,20 +86,28 @@ class TaskStore:
         kind: Kind | None = None,
         model: str | None = None,
     ) -> tuple[list[Task], int]:
-        """One page, newest first, and the total that matches the filters."""
+        """One page, newest first, and the total that matches the filters.
+
+        The page walks the (owner, seq) index; the total sums the trigger-kept counts.
+        Neither grows with the number of tasks stored.
+        """
         conditions = [tasks.c.owner == owner]
-        if statuses:
-            conditions.append(tasks.c.status.in_([s.value for s in statuses]))
-        if kind:
-            conditions.append(tasks.c.kind == kind.value)
-        if model:
-            conditions.append(tasks.c.model == model)
-        where = and_(*conditions)
+        counted = [task_counts.c.owner == owner]
+        for table, filters in ((tasks, conditions), (task_counts, counted)):
+            if statuses:
+                filters.append(table.c.status.in_([s.value for s in statuses]))
+            if kind:
+                filters.append(table.c.kind == kind.value)
+            if model:
+                filters.append(table.c.model == model)
         with self.db.read() as conn:
             rows = conn.execute(
-                select(*_COLUMNS).where(where).order_by(tasks.c.seq.desc()).offset(offset).limit(limit)
+                select(*_COLUMNS).where(*conditions).order_by(tasks.c.seq.desc())
+                .offset(offset).limit(limit)
             ).all()
-            total = conn.execute(select(func.count()).select_from(tasks).where(where)).scalar_one()
+            total = conn.execute(
+                select(func.coalesce(func.sum(task_counts.c.n), 0)).where(*counted)
+            ).scalar_one()
         return [_row_to_task(r) for r in rows], int(total)
 
     # -- the queue -------------------------------------------------------------------
