@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     max_attempts: int = Field(2, ge=1)
     poll_interval: float = Field(0.02, gt=0)  # idle worker's queue poll (SQLite)
     max_body_bytes: int = 30 * 1024 * 1024
+    max_pending_per_key: int = Field(0, ge=0)  # waiting + running tasks a key may have; 0: any
     fetch_max_bytes: int = 20 * 1024 * 1024
     fetch_timeout: float = 20.0
     allow_private_fetch: bool = False  # let input URLs reach loopback/private addresses

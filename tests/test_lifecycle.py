@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.conftest import REPO, wait_final
+from tests.conftest import KEYS, REPO, wait_final
 
 IMAGES = "/v1/images/generations/async"
 
@@ -194,3 +194,56 @@ def test_server_on_postgresql(make_server, postgres_url):
         wait_for(lambda: status(client, stubborn)["status"] == "IN_PROGRESS", 10)
         client.post(f"/v1/tasks/{stubborn}/cancel")
         assert wait_final(client, f"{IMAGES}/{stubborn}", 5)["fail_reason"] == "canceled"
+
+
+def test_a_key_over_its_pending_limit_gets_429_with_retry_after(make_server):
+    server = make_server(workers=1, env={"GENMILL_MAX_PENDING_PER_KEY": "2"}).start()
+    with server.client() as client:
+        first = [submit(client, steps=40, step_ms=50) for _ in range(2)]
+        refused = client.post(IMAGES, json={"model": "test/steps-t2i"})
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "5"
+        assert refused.json()["error"]["type"] == "rate_limit_error"
+        with server.client(KEYS["bob"]) as bob:  # the limit is per key
+            assert bob.post(IMAGES, json={"model": "test/steps-t2i"}).status_code == 200
+        client.post(f"/v1/tasks/{first[1]}/cancel")  # queued (one worker): ends at once
+        assert client.post(IMAGES, json={"model": "test/steps-t2i"}).status_code == 200
+
+
+def test_json_logs_carry_the_task_id(make_server):
+    import json
+
+    server = make_server(workers=1, env={"GENMILL_LOG_JSON": "1"}).start()
+    with server.client() as client:
+        task_id = submit(client)
+        wait_final(client, f"{IMAGES}/{task_id}")
+    server.stop()
+    lines = [json.loads(line) for line in server.log_path.read_text().splitlines()
+             if line.startswith("{")]
+    about = [line for line in lines if line.get("task_id") == task_id]
+    messages = " | ".join(line["message"] for line in about)
+    for word in ("QUEUED", "IN_PROGRESS", "SUCCESS"):
+        assert f"{task_id} {word}" in messages, word
+    assert any(line.get("method") == "GET" and line.get("status") == 200 for line in about)
+
+
+def test_public_url_and_model_aliases(make_server):
+    server = make_server(workers=1, env={
+        "GENMILL_PUBLIC_URL": "https://media.example.com/",
+        "GENMILL_MODEL_ALIASES": "black-forest-labs/flux-1.1-pro=test/steps-t2i",
+    }).start()
+    with server.client() as client:
+        response = client.post(IMAGES, json={"model": "black-forest-labs/flux-1.1-pro"})
+        data = wait_final(client, f"{IMAGES}/{response.json()['task_id']}")
+        assert data["outputs"][0].startswith("https://media.example.com/tasks/")
+        local = client.get(f"/api/v1/tasks/{data['task_id']}").json()["data"]
+        assert local["model"] == "test/steps-t2i"
+
+
+def test_models_command_lists_registered_models():
+    env = {**os.environ, "PYTHONPATH": str(REPO), "GENMILL_PLUGINS": "tests.engines",
+           "GENMILL_MODEL_ALIASES": "vendor/x=test/steps-t2i", "COLUMNS": "200"}
+    result = subprocess.run([sys.executable, "-m", "genmill", "models"], env=env,
+                            capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert "test/steps-t2i" in result.stdout and "text-to-image" in result.stdout
+    assert "vendor/x" in result.stdout

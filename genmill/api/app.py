@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         LocalStorage(settings.data_dir),
         max_attempts=settings.max_attempts,
         allow_private_fetch=settings.allow_private_fetch,
+        max_pending_per_key=settings.max_pending_per_key,
     )
     app = FastAPI(title="genmill", version=__version__, description=DESCRIPTION)
     app.state.components = Components(settings, service, KeyRing(settings.api_keys))

@@ -23,6 +23,14 @@ class NotFound(ServiceError):
     code = "not_found"
 
 
+class TooManyTasks(ServiceError):
+    """Over a per-key limit; the client should retry after `retry_after` seconds."""
+
+    status = 429
+    code = "rate_limited"
+    retry_after = 5
+
+
 class Conflict(ServiceError):
     status = 409
     code = "conflict"

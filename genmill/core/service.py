@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import ValidationError
 
 from genmill.core import inputs as input_checks
-from genmill.core.errors import InvalidRequest, NotFound
+from genmill.core.errors import InvalidRequest, NotFound, TooManyTasks
 from genmill.core.task import Kind, Status, Task, TaskStatus, new_task_id
 from genmill.engines.base import ModelSpec
 from genmill.engines.params import MAX_SEED
@@ -48,12 +48,14 @@ class TaskService:
         storage: LocalStorage,
         max_attempts: int = 2,
         allow_private_fetch: bool = False,
+        max_pending_per_key: int = 0,
     ) -> None:
         self.store = store
         self.registry = registry
         self.storage = storage
         self.max_attempts = max_attempts
         self.allow_private_fetch = allow_private_fetch
+        self.max_pending_per_key = max_pending_per_key
 
     # -- submit ----------------------------------------------------------------------
 
@@ -104,6 +106,11 @@ class TaskService:
             priority=priority,
             time_limit=spec.time_limit,
         )
+        limit = self.max_pending_per_key
+        if limit and self.store.count_unfinished(owner) >= limit:
+            raise TooManyTasks(
+                f"this key already has {limit} tasks waiting or running; retry when one ends"
+            )
         pending = self._check_inputs(raw_inputs)
         if spec.mode.needs_image and not pending:
             raise InvalidRequest(f"image: {spec.id} needs an input image (URL or data: URL)",

@@ -110,6 +110,17 @@ class TaskStore:
             ).scalar_one()
         return [_row_to_task(r) for r in rows], int(total)
 
+    def count_unfinished(self, owner: str) -> int:
+        """Tasks of this owner that are waiting or running (from the kept counts)."""
+        finals = [Status.SUCCESS.value, Status.FAILURE.value]
+        with self.db.read() as conn:
+            total = conn.execute(
+                select(func.coalesce(func.sum(task_counts.c.n), 0)).where(
+                    task_counts.c.owner == owner, task_counts.c.status.not_in(finals)
+                )
+            ).scalar_one()
+        return int(total)
+
     # -- the queue -------------------------------------------------------------------
 
     def claim(self, worker_id: str, lease_seconds: float) -> Task | None:
