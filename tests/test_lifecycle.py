@@ -247,3 +247,32 @@ def test_models_command_lists_registered_models():
     assert result.returncode == 0, result.stderr
     assert "test/steps-t2i" in result.stdout and "text-to-image" in result.stdout
     assert "vendor/x" in result.stdout
+
+
+def test_separate_worker_process_against_the_same_database(make_server, tmp_path):
+    server = make_server(workers=0).start(wait_ready=False)
+    assert httpx.get(server.url + "/readyz").status_code == 503  # no worker yet
+    with server.client() as client:
+        task_id = submit(client)
+        time.sleep(0.5)
+        assert status(client, task_id)["status"] == "QUEUED"
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "genmill", "worker", "--workers", "1",
+             "--data-dir", str(server.data_dir)],
+            env=server.env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert wait_final(client, f"{IMAGES}/{task_id}", timeout=60)["status"] == "SUCCESS"
+            wait_for(lambda: httpx.get(server.url + "/readyz").status_code == 200, 15)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(30) == 0
+
+
+def test_uvicorn_also_serves_the_app(make_server):
+    server = make_server(workers=1, env={"GENMILL_SERVER": "uvicorn"}).start()
+    with server.client() as client:
+        task_id = submit(client)
+        data = wait_final(client, f"{IMAGES}/{task_id}")
+        assert data["status"] == "SUCCESS"
+        assert httpx.get(data["outputs"][0], headers={"Range": "bytes=0-3"}).content == \
+            b"\x89PNG"
