@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from genmill import __version__
-from genmill.api import files, health, local, siray
+from genmill.api import files, health, local, local_videos, siray
 from genmill.api.auth import KeyRing
 from genmill.api.deps import Components
 from genmill.api.errors import install_error_handlers
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     siray_router, status_routes = siray.build_routes(registry)
     app.include_router(siray_router)
     app.include_router(local.router)
+    app.include_router(local_videos.router)
     app.include_router(files.router)
     app.include_router(health.router)
     # Status polls first: the hottest path matches on the first regex, not the tenth.

@@ -41,20 +41,23 @@ class Runner:
         self.started_at = time.time()
         self.stopping = False
         self.host = EngineHost(settings)
+        self._last_seen = 0.0
 
     def stop(self, *_: Any) -> None:
         self.stopping = True
 
+    def heartbeat(self) -> None:
+        """Tell the store this worker is alive (what /readyz counts), every few seconds."""
+        if time.monotonic() - self._last_seen > WORKER_HEARTBEAT:
+            self.store.worker_seen(self.id, socket.gethostname(), os.getpid(), self.started_at)
+            self._last_seen = time.monotonic()
+
     def serve(self) -> None:
         waiter = self.db.work_waiter(self.settings.poll_interval)
-        last_heartbeat = 0.0
         log.info("worker %s ready", self.id)
         try:
             while not self.stopping:
-                if time.monotonic() - last_heartbeat > WORKER_HEARTBEAT:
-                    self.store.worker_seen(self.id, socket.gethostname(), os.getpid(),
-                                           self.started_at)
-                    last_heartbeat = time.monotonic()
+                self.heartbeat()
                 task = self.store.claim(self.id, self.settings.lease_seconds)
                 if task is None:
                     waiter.wait(1.0)
@@ -109,6 +112,7 @@ class Runner:
                 log.info("task %s QUEUED (worker %s shutting down)", task.id, self.id)
                 return
 
+            self.heartbeat()
             reason = None
             if now - last_lease >= lease_every:
                 state = self.store.renew(task.id, self.id, self.settings.lease_seconds)
