@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from genmill.commands import register
 from genmill.config import Settings, is_loopback_host
 from genmill.logs import setup_logging
 
@@ -36,7 +37,8 @@ def _settings(**flags: object) -> Settings:
 
 DataDir = Annotated[Path | None, typer.Option(
     "--data-dir",
-    help="Where the database (SQLite) and outputs live. [env: GENMILL_DATA_DIR; default: ./genmill-data]",
+    help="Where the database (SQLite) and outputs live. "
+    "[env: GENMILL_DATA_DIR; default: ./genmill-data]",
 )]
 Workers = Annotated[int | None, typer.Option(
     "--workers", min=0,
@@ -107,28 +109,8 @@ def worker(
     supervisor.stop()
 
 
-@app.command()
-def models() -> None:
-    """List the registered models: id, mode and kind.
-
-    Example: `genmill models`
-    """
-    from rich.console import Console
-    from rich.table import Table
-
-    from genmill.engines.registry import build_registry
-
-    settings = _settings()
-    registry = build_registry(settings.plugins, settings.model_aliases)
-    table = Table("model", "mode", "kind", "params", "description")
-    for spec in registry.models():
-        params = ", ".join(
-            name for name in spec.params.model_fields if name not in ("prompt",)
-        )
-        table.add_row(spec.id, spec.mode.value, spec.kind.value, params, spec.description)
-    for alias, target in registry.aliases.items():
-        table.add_row(alias, "alias", "", f"-> {target}", "")
-    Console().print(table)
+# The client commands (generate, tasks, open, models) live in genmill/commands/.
+register(app)
 
 
 def main() -> None:
