@@ -411,3 +411,24 @@ def test_health_and_readiness(server):
     assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
     ready = httpx.get(server.url + "/readyz").json()
     assert ready["status"] == "ready" and ready["workers"] == 2
+
+
+def test_fast_status_rendering_equals_the_document():
+    import json
+
+    from genmill.api.siray import status_document, status_json
+    from genmill.core.task import Kind, Status, Task
+
+    for outputs, reason, times in [
+        ([], "", (1.5, None, None)),
+        (["image-1.png", "vidéo été.mp4", 'q"uote.png'], "", (1.0, 2.0, 3.9)),
+        ([], 'the model failed: ValueError: bad "x" \\ ünïcode\n', (5.0, 6.0, 7.0)),
+    ]:
+        task = Task(id="video_" + "a" * 32, kind=Kind.VIDEO, model="m", owner="o",
+                    status=Status.FAILURE if reason else Status.SUCCESS, action="videoGenerate",
+                    progress=37, outputs=outputs, fail_reason=reason, submit_time=times[0],
+                    start_time=times[1], finish_time=times[2])
+        fast = status_json(task, "http://h:1")
+        assert json.loads(fast) == status_document(task, "http://h:1")
+        assert fast == json.dumps(status_document(task, "http://h:1"), ensure_ascii=False,
+                                  separators=(",", ":")).encode()

@@ -50,6 +50,28 @@ def status_document(task: Task | TaskStatus, base: str) -> dict[str, Any]:
     }
 
 
+_STATUS_TEMPLATE = (
+    '{"code":"success","message":"","data":{"task_id":"%s","action":"%s","status":"%s",'
+    '"progress":"%d%%","outputs":%s,"start_time":%d,"finish_time":%d,"submit_time":%d,'
+    '"fail_reason":%s}}'
+)
+
+
+def status_json(task: Task | TaskStatus, base: str) -> bytes:
+    """`status_document` serialised, without building the dict: the hottest response.
+
+    Ids, actions and statuses are genmill's own ASCII tokens; the two free-text parts
+    (URLs, fail_reason) go through json.dumps. A test holds it equal to the document.
+    """
+    outputs = (json.dumps(output_urls(base, task), ensure_ascii=False, separators=(",", ":"))
+               if task.outputs else "[]")
+    return (_STATUS_TEMPLATE % (
+        task.id, task.action, task.status.value, task.progress, outputs,
+        _unix(task.start_time), _unix(task.finish_time), _unix(task.submit_time),
+        json.dumps(task.fail_reason, ensure_ascii=False),
+    )).encode("utf-8")
+
+
 def json_response(content: Any, status: int = 200) -> Response:
     body = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return Response(body, status, media_type="application/json")
@@ -85,7 +107,7 @@ def _add_kind_routes(
     async def status(request: Request) -> Response:
         task_id = request.path_params["task_id"]
         task = components(request).service.status(owner(request), task_id, kind)
-        return json_response(status_document(task, public_base(request)))
+        return Response(status_json(task, public_base(request)), media_type="application/json")
 
     label = {"image": "image", "video": "video", "3d": "3D"}[kind.value]
     router.add_api_route(

@@ -18,14 +18,16 @@ _FIELDS = [c.name for c in _COLUMNS]
 # Prepared once: the status poll is the hottest query genmill runs.
 _GET_BY_ID = select(*_COLUMNS).where(tasks.c.id == bindparam("task_id"))
 _STATUS_FIELDS = [f.name for f in dataclasses.fields(TaskStatus)]
+_STATUS_KIND, _STATUS_STATUS = _STATUS_FIELDS.index("kind"), _STATUS_FIELDS.index("status")
+_KINDS = {kind.value: kind for kind in Kind}
+_STATUSES = {status.value: status for status in Status}
 _GET_STATUS = select(*(tasks.c[name] for name in _STATUS_FIELDS)).where(
     tasks.c.id == bindparam("task_id")
 )
 
 
-def _row_to_task(row: Row[Any] | dict[str, Any]) -> Task:
-    values = row if isinstance(row, dict) else row._mapping
-    data = {name: values[name] for name in _FIELDS}
+def _row_to_task(row: Row[Any] | tuple) -> Task:
+    data = dict(zip(_FIELDS, row, strict=True))
     data["kind"] = Kind(data["kind"])
     data["status"] = Status(data["status"])
     data["cancel_requested"] = bool(data["cancel_requested"])
@@ -74,8 +76,10 @@ class TaskStore:
         row = self.db.fetch_one(_GET_STATUS, {"task_id": task_id})
         if row is None:
             return None
-        row["kind"], row["status"] = Kind(row["kind"]), Status(row["status"])
-        return TaskStatus(**row)
+        values = list(row)
+        values[_STATUS_KIND] = _KINDS[values[_STATUS_KIND]]
+        values[_STATUS_STATUS] = _STATUSES[values[_STATUS_STATUS]]
+        return TaskStatus(*values)
 
     def list(
         self,
