@@ -19,16 +19,8 @@ async def healthz() -> JSONResponse:
 
 @router.get("/readyz", summary="The database answers and at least one worker is alive")
 async def readyz(request: Request) -> JSONResponse:
-    store = components(request).service.store
-
-    def check() -> tuple[bool, int]:
-        try:
-            store.db.ping()
-        except Exception:
-            return False, 0
-        return True, store.live_workers(WORKER_FRESHNESS)
-
-    database_ok, workers = await run_in_threadpool(check)
+    service = components(request).service
+    database_ok, workers = await run_in_threadpool(service.readiness, WORKER_FRESHNESS)
     ready = database_ok and workers > 0
     return JSONResponse(
         {"status": "ready" if ready else "not ready",

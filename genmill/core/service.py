@@ -199,6 +199,14 @@ class TaskService:
     ) -> tuple[list[Task], int]:
         return self.store.list(owner, (page - 1) * page_size, page_size, statuses, kind, model)
 
+    def readiness(self, worker_freshness: float) -> tuple[bool, int]:
+        """(the database answers, how many workers were seen in the last N seconds)."""
+        try:
+            self.store.db.ping()
+        except Exception:
+            return False, 0
+        return True, self.store.live_workers(worker_freshness)
+
     # -- cancel and delete -----------------------------------------------------------
 
     def cancel(self, owner: str, task_id: str) -> Task:
