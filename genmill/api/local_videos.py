@@ -97,6 +97,9 @@ def to_narrated_body(request: dict[str, Any]) -> dict[str, Any]:
         images.append(material["url"])
     if images:
         body["images"] = images
+    if fields.get("subtitle_position") == "custom":
+        # The family's free placement (custom_position) has no equivalent: bottom.
+        fields["subtitle_position"] = "bottom"
     for field, param in RENAMED.items():
         if field in fields:
             body[param] = fields.pop(field)

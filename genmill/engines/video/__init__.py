@@ -1,5 +1,50 @@
-"""Built-in video models."""
+"""Built-in video models: camera motion over a still, and narrated shorts from a script.
 
-from genmill.engines.base import ModelSpec
+Only the params (pydantic) load at import; PyAV, espeak-ng and the renderers load when a
+worker first builds an engine.
+"""
 
-MODELS: list[ModelSpec] = []
+from genmill.core.task import Mode
+from genmill.engines.base import Engine, ModelSpec
+from genmill.engines.video import voices
+from genmill.engines.video.params import KenBurnsParams, NarratedParams
+
+
+def _kenburns() -> Engine:
+    from genmill.engines.video.kenburns import KenBurnsEngine
+
+    return KenBurnsEngine()
+
+
+def _narrated() -> Engine:
+    from genmill.engines.video.narrated import NarratedEngine
+
+    return NarratedEngine()
+
+
+MODELS: list[ModelSpec] = [
+    ModelSpec(
+        id="genmill/kenburns-i2v",
+        mode=Mode.IMAGE_TO_VIDEO,
+        params=KenBurnsParams,
+        factory=_kenburns,
+        name="Ken Burns image-to-video",
+        description="The input image brought to life by a smooth camera move (zoom or pan, "
+        "eased, sub-pixel): H.264 MP4 plus a poster frame. CPU only, no weights.",
+        time_limit=600.0,
+    ),
+    ModelSpec(
+        id="genmill/narrated-t2v",
+        mode=Mode.TEXT_TO_VIDEO,
+        params=NarratedParams,
+        factory=_narrated,
+        name="Narrated text-to-video",
+        description="A faceless narrated short from a script: offline speech (espeak-ng, "
+        f"{len(voices.languages()) or 100}+ languages), timed burned-in captions, the given "
+        "images with camera moves or generated backdrops, crossfades. Outputs final-N.mp4, "
+        "combined-N.mp4, subtitle.srt, subtitle.vtt and audio.m4a.",
+        time_limit=3600.0,
+    ),
+]
+
+__all__ = ["MODELS"]
