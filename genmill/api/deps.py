@@ -30,11 +30,23 @@ def owner(request: Request) -> str:
 
 
 def public_base(request: Request) -> str:
-    """Base of output URLs: the configured public URL, else the one the client used."""
+    """Base of output URLs: the configured public URL, else the one the client used.
+
+    Read straight from the ASGI scope (as Starlette's `base_url` does, scheme, Host
+    header, root path) without building URL objects: it runs on every status poll.
+    """
     configured = components(request).settings.public_url
     if configured:
         return configured.rstrip("/")
-    return str(request.base_url).rstrip("/")
+    scope = request.scope
+    for name, value in scope["headers"]:
+        if name == b"host":
+            netloc = value.decode("latin-1")
+            break
+    else:
+        host, port = scope.get("server") or ("localhost", 80)
+        netloc = f"{host}:{port}"
+    return f"{scope.get('scheme', 'http')}://{netloc}{scope.get('root_path', '')}".rstrip("/")
 
 
 async def json_object(request: Request) -> dict[str, Any]:

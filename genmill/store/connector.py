@@ -111,10 +111,10 @@ class Database:
         plan = self._plans.get(statement)
         if plan is None:
             plan = self._plans[statement] = _SqlitePlan(statement, self.engine.dialect)
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._raw_sqlite_connection()
-        row = conn.execute(plan.sql, [params[name] for name in plan.param_names]).fetchone()
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._local.cursor = self._raw_sqlite_connection().cursor()
+        row = cursor.execute(plan.sql, [params[name] for name in plan.param_names]).fetchone()
         return plan.convert(row) if row else None
 
     def _raw_sqlite_connection(self) -> sqlite3.Connection:
