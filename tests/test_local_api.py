@@ -331,3 +331,42 @@ def test_another_keys_task_is_404_on_every_local_route(server, done):
         assert task_id not in [t["task_id"] for t in listed]
     with server.client(None) as nobody:
         assert nobody.get(f"/api/v1/tasks/{task_id}").status_code == 401
+
+
+def test_a_browser_video_element_seeks_through_the_stream_url(tmp_path):
+    """Headless Chromium plays and seeks the MP4 with Range requests (206)."""
+    import shutil
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium here (apt-get install chromium) to play the video in")
+    from tests.conftest import LiveServer
+
+    # A <video> element sends no key, so this server runs open (loopback, no keys).
+    live = LiveServer(tmp_path / "open", workers=1, keys={}).start()
+    try:
+        with live.client(None) as client:
+            task_id = client.post(IMAGES, json={"model": "test/steps-t2i",
+                                                "files": ["clip.mp4"]}).json()["task_id"]
+            wait_final(client, f"{IMAGES}/{task_id}")
+        page = tmp_path / "page.html"
+        page.write_text(f"""<html><body><div id=out>waiting</div>
+<video id=v preload=auto muted src="{live.url}/api/v1/stream/{task_id}/clip.mp4"></video>
+<script>
+const v = document.getElementById('v'), out = document.getElementById('out');
+v.addEventListener('loadedmetadata', () => {{ v.currentTime = 1.5; }});
+v.addEventListener('seeked', () => {{
+  out.textContent = 'SEEKED ' + v.currentTime + ' ' + v.duration + ' ' + v.videoWidth; }});
+v.addEventListener('error', () => {{ out.textContent = 'ERROR ' + v.error.code; }});
+</script></body></html>""")
+        result = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+             "--virtual-time-budget=15000", "--dump-dom", page.as_uri()],
+            capture_output=True, text=True, timeout=90)
+        found = re.search(r'<div id="out">([^<]*)', result.stdout)
+        assert found and found.group(1) == "SEEKED 1.5 2 64", result.stdout[-500:]
+        assert " 206 " in live.log()
+    finally:
+        live.stop()
