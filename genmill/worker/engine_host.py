@@ -113,6 +113,10 @@ def engine_host_main(conn, cancel_event, settings: Settings) -> None:
         except InputError as exc:
             conn.send(("failed", str(exc)))
         except Exception as exc:  # an engine bug must not take the worker down
+            if not Path(job["output_dir"]).is_dir():
+                # The task was deleted under the engine (its staging dir went with it).
+                conn.send(("canceled",))
+                continue
             log.error("task %s: engine failed\n%s", job["task_id"], traceback.format_exc())
             first_line = (str(exc).strip().splitlines() or [""])[0][:300]
             reason = f"the model failed: {type(exc).__name__}"
