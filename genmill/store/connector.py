@@ -150,11 +150,9 @@ class Database:
 
 
 def _tune_reads(conn: sqlite3.Connection) -> None:
-    # Map the file and keep a bigger page cache: a status poll then finds its index and
-    # row pages in memory instead of paying a read() call per page (3-4x cheaper under
-    # load with 100k tasks). Both are upper bounds, not allocations.
+    # Read pages straight from a memory map instead of a read() call per page: a status
+    # lookup on 100k tasks goes from about 10 to 8 us. An upper bound, not an allocation.
     conn.execute("PRAGMA mmap_size=1073741824")
-    conn.execute("PRAGMA cache_size=-65536")
 
 
 class _SqlitePlan:
