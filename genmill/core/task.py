@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Kind(enum.StrEnum):
@@ -85,9 +85,12 @@ def kind_of_task_id(task_id: str) -> Kind | None:
         return None
 
 
-@dataclass(frozen=True)
-class TaskStatus:
-    """What a poll shows: the part of a task read on every status request."""
+class TaskStatus(NamedTuple):
+    """What a poll shows: the part of a task read on every status request.
+
+    A named tuple rather than a frozen dataclass: built on every poll, from a row that
+    already is a tuple, several times faster.
+    """
 
     id: str
     kind: Kind

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,7 @@ _COLUMNS = [c for c in tasks.c if c.name != "seq"]
 _FIELDS = [c.name for c in _COLUMNS]
 # Prepared once: the status poll is the hottest query genmill runs.
 _GET_BY_ID = select(*_COLUMNS).where(tasks.c.id == bindparam("task_id"))
-_STATUS_FIELDS = [f.name for f in dataclasses.fields(TaskStatus)]
+_STATUS_FIELDS = list(TaskStatus._fields)
 _STATUS_KIND, _STATUS_STATUS = _STATUS_FIELDS.index("kind"), _STATUS_FIELDS.index("status")
 _KINDS = {kind.value: kind for kind in Kind}
 _STATUSES = {status.value: status for status in Status}
@@ -79,7 +78,7 @@ class TaskStore:
         values = list(row)
         values[_STATUS_KIND] = _KINDS[values[_STATUS_KIND]]
         values[_STATUS_STATUS] = _STATUSES[values[_STATUS_STATUS]]
-        return TaskStatus(*values)
+        return TaskStatus._make(values)
 
     def list(
         self,
