@@ -38,6 +38,7 @@ def run_http(settings: Settings) -> None:
             port=settings.port,
             interface=Interfaces.ASGI,
             workers=1,
+            websockets=False,  # genmill has no websocket routes
             log_access=False,  # genmill logs each request itself, in its own format
             log_enabled=True,
         ).serve()
