@@ -223,3 +223,27 @@ def test_list_totals_stay_exact_through_every_transition(store):
             assert total == conn.execute(query).scalar_one(), statuses
     assert store.list("alice", 0, 10, statuses=[Status.QUEUED])[1] == 2  # second + video
     assert second is not None
+
+
+def test_every_move_the_store_makes_is_one_the_state_machine_allows(store):
+    """The store's UPDATEs and core's TRANSITIONS describe the same lifecycle."""
+    from genmill.core.task import can_move
+
+    def moves(task_id, action):
+        before = store.get(task_id).status
+        action()
+        after = store.get(task_id).status
+        assert before == after or can_move(before, after), (before, after)
+        return after
+
+    a, b, c = make_task(), make_task(), make_task(max_attempts=1)
+    for task in (a, b, c):
+        store.insert(task)
+    moves(a.id, lambda: store.claim("w", 30))                      # QUEUED -> IN_PROGRESS
+    moves(a.id, lambda: store.release(a.id, "w"))                  # -> QUEUED
+    moves(a.id, lambda: store.claim("w", 30))
+    moves(a.id, lambda: store.finish(a.id, "w", Status.SUCCESS))   # -> SUCCESS
+    moves(b.id, lambda: store.cancel(b.id))                        # QUEUED -> FAILURE
+    moves(c.id, lambda: store.claim("w", 0.01))
+    time.sleep(0.05)
+    assert moves(c.id, store.reap) == Status.FAILURE               # lost, out of attempts

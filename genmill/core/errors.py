@@ -30,7 +30,3 @@ class TooManyTasks(ServiceError):
     code = "rate_limited"
     retry_after = 5
 
-
-class Conflict(ServiceError):
-    status = 409
-    code = "conflict"

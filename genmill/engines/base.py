@@ -6,7 +6,6 @@ It never touches the store or HTTP: progress and cancel go through its `RunConte
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +114,3 @@ class ModelSpec:
     def display_name(self) -> str:
         return self.name or self.id.split("/", 1)[-1]
 
-
-def now() -> float:
-    return time.time()

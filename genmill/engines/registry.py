@@ -46,9 +46,6 @@ class Registry:
     def models(self, kind: Kind | None = None) -> list[ModelSpec]:
         return [m for m in self._models.values() if kind is None or m.kind == kind]
 
-    def __contains__(self, model_id: str) -> bool:
-        return self.aliases.get(model_id, model_id) in self._models
-
 
 def load_module_models(module_name: str) -> list[ModelSpec]:
     # Plug-in modules may live in the directory genmill was started from, as with
