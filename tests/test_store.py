@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -247,3 +248,60 @@ def test_every_move_the_store_makes_is_one_the_state_machine_allows(store):
     moves(c.id, lambda: store.claim("w", 0.01))
     time.sleep(0.05)
     assert moves(c.id, store.reap) == Status.FAILURE               # lost, out of attempts
+
+
+def test_status_reads_on_an_event_loop_see_every_committed_write(store, database_url):
+    """Polls run on the server's event loop. There SQLite reads share a transaction per
+    loop turn and hand back remembered statuses while nothing was written: neither may
+    ever show a task older than the last commit before the turn began."""
+    worker = TaskStore(Database(database_url))  # another connection, as a worker's is
+    task, later = make_task(), make_task()
+    store.insert(task)
+    worker.claim("w1", 30)
+
+    async def polls() -> list:
+        seen = [store.get_status(task.id).progress]
+        worker.set_progress(task.id, "w1", 40, "")
+        await asyncio.sleep(0)  # a new turn
+        seen.append(store.get_status(task.id).progress)
+        worker.finish(task.id, "w1", Status.SUCCESS, ["image-1.png"])
+        await asyncio.sleep(0)
+        seen.append((store.get_status(task.id).status, store.get_status(task.id).outputs))
+        worker.delete(task.id)
+        await asyncio.sleep(0)
+        seen.append(store.get_status(task.id))
+        store.insert(later)  # written on this thread: seen within the same turn
+        seen.append(store.get_status(later.id).status)
+        return seen
+
+    try:
+        assert asyncio.run(polls()) == [
+            0, 40, (Status.SUCCESS, ("image-1.png",)), None, Status.QUEUED
+        ]
+        assert store.get_status(later.id).status == Status.QUEUED  # and off the loop
+    finally:
+        worker.db.dispose()
+
+
+def test_sqlite_reads_of_one_loop_turn_share_one_snapshot(tmp_path):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store, worker = TaskStore(Database(url)), TaskStore(Database(url))
+    store.db.migrate()
+    task = make_task()
+    store.insert(task)
+    worker.claim("w1", 30)
+
+    async def turns():
+        first = store.get_status(task.id)
+        worker.set_progress(task.id, "w1", 40, "")
+        same_turn = store.get_status(task.id)  # the turn's snapshot predates the write
+        await asyncio.sleep(0)
+        next_turn = store.get_status(task.id)
+        await asyncio.sleep(0)
+        unchanged = store.get_status(task.id)
+        return first, same_turn, next_turn, unchanged
+
+    first, same_turn, next_turn, unchanged = asyncio.run(turns())
+    assert same_turn is first and first.progress == 0
+    assert next_turn.progress == 40
+    assert unchanged is next_turn  # nothing written since: the remembered status

@@ -19,6 +19,21 @@ def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8")).digest()
 
 
+def _presented_key(headers: list[tuple[bytes, bytes]]) -> str:
+    """X-API-Key, else a Bearer token; "" if neither. Read from the raw ASGI headers in one
+    pass (names arrive lower-cased): it runs on every request."""
+    bearer = ""
+    for name, value in headers:
+        if name == b"x-api-key":
+            if value:
+                return value.decode("latin-1")
+        elif name == b"authorization" and not bearer:
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer":
+                bearer = token.strip()
+    return bearer
+
+
 class KeyRing:
     def __init__(self, keys: dict[str, str]) -> None:
         # Looked up by SHA-256 digest: how long a lookup takes can tell an attacker
@@ -35,11 +50,7 @@ class KeyRing:
     def authenticate(self, request: Request) -> str:
         if self.open:
             return ANONYMOUS
-        key = request.headers.get("x-api-key", "")
-        if not key:
-            scheme, _, value = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() == "bearer":
-                key = value.strip()
+        key = _presented_key(request.scope["headers"])
         if not key:
             raise ApiError(401, "missing API key: send Authorization: Bearer <key>",
                            headers={"WWW-Authenticate": "Bearer"})

@@ -78,6 +78,11 @@ def status_json(task: Task | TaskStatus, base: str) -> bytes:
     )).encode("utf-8")
 
 
+# A status changes a few times in a task's life and is polled many more: render each
+# (status, base URL) once. The key is the whole status, so a changed task never matches.
+_status_body = functools.lru_cache(maxsize=4096)(status_json)
+
+
 def json_response(content: Any, status: int = 200) -> Response:
     body = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return Response(body, status, media_type="application/json")
@@ -111,9 +116,10 @@ def _add_kind_routes(
         )
 
     async def status(request: Request) -> Response:
-        task_id = request.path_params["task_id"]
-        task = components(request).service.status(owner(request), task_id, kind)
-        return Response(status_json(task, public_base(request)), media_type="application/json")
+        parts = components(request)
+        who = parts.keys.authenticate(request)
+        task = parts.service.status(who, request.path_params["task_id"], kind)
+        return Response(_status_body(task, public_base(request)), media_type="application/json")
 
     label = {"image": "image", "video": "video", "3d": "3D"}[kind.value]
     router.add_api_route(

@@ -88,8 +88,9 @@ def kind_of_task_id(task_id: str) -> Kind | None:
 class TaskStatus(NamedTuple):
     """What a poll shows: the part of a task read on every status request.
 
-    A named tuple rather than a frozen dataclass: built on every poll, from a row that
-    already is a tuple, several times faster.
+    Immutable, so the store may hand the same one to many polls. A named tuple rather
+    than a frozen dataclass: built from a row that already is a tuple, several times
+    faster.
     """
 
     id: str
@@ -99,7 +100,7 @@ class TaskStatus(NamedTuple):
     owner: str
     status: Status
     progress: int
-    outputs: list[str]
+    outputs: tuple[str, ...]
     fail_reason: str
     submit_time: float
     start_time: float | None

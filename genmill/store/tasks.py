@@ -17,7 +17,9 @@ _FIELDS = [c.name for c in _COLUMNS]
 # Prepared once: the status poll is the hottest query genmill runs.
 _GET_BY_ID = select(*_COLUMNS).where(tasks.c.id == bindparam("task_id"))
 _STATUS_FIELDS = list(TaskStatus._fields)
-_STATUS_KIND, _STATUS_STATUS = _STATUS_FIELDS.index("kind"), _STATUS_FIELDS.index("status")
+_STATUS_KIND, _STATUS_STATUS, _STATUS_OUTPUTS = (
+    _STATUS_FIELDS.index(name) for name in ("kind", "status", "outputs")
+)
 _KINDS = {kind.value: kind for kind in Kind}
 _STATUSES = {status.value: status for status in Status}
 _GET_STATUS = select(*(tasks.c[name] for name in _STATUS_FIELDS)).where(
@@ -31,6 +33,14 @@ def _row_to_task(row: Row[Any] | tuple) -> Task:
     data["status"] = Status(data["status"])
     data["cancel_requested"] = bool(data["cancel_requested"])
     return Task(**data)
+
+
+def _row_to_status(row: tuple) -> TaskStatus:
+    values = list(row)
+    values[_STATUS_KIND] = _KINDS[values[_STATUS_KIND]]
+    values[_STATUS_STATUS] = _STATUSES[values[_STATUS_STATUS]]
+    values[_STATUS_OUTPUTS] = tuple(values[_STATUS_OUTPUTS])  # immutable: it may be shared
+    return TaskStatus._make(values)
 
 
 def _task_to_values(task: Task) -> dict[str, Any]:
@@ -72,13 +82,7 @@ class TaskStore:
 
     def get_status(self, task_id: str) -> TaskStatus | None:
         """The polled fields only: no params or inputs to decode on the hottest path."""
-        row = self.db.fetch_one(_GET_STATUS, {"task_id": task_id})
-        if row is None:
-            return None
-        values = list(row)
-        values[_STATUS_KIND] = _KINDS[values[_STATUS_KIND]]
-        values[_STATUS_STATUS] = _STATUSES[values[_STATUS_STATUS]]
-        return TaskStatus._make(values)
+        return self.db.fetch_one(_GET_STATUS, {"task_id": task_id}, build=_row_to_status)
 
     def list(
         self,
