@@ -40,9 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_pending_per_key=settings.max_pending_per_key,
     )
     app = FastAPI(title="genmill", version=__version__, description=DESCRIPTION)
-    app.state.components = Components(settings, service, KeyRing(settings.api_keys))
+    parts = app.state.components = Components(settings, service, KeyRing(settings.api_keys))
     install_error_handlers(app, settings.max_body_bytes)
-    siray_router, status_routes = siray.build_routes(registry)
+    siray_router, status_routes = siray.build_routes(registry, parts)
     app.include_router(siray_router)
     app.include_router(local.router)
     app.include_router(local_videos.router)

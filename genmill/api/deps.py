@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -30,23 +31,28 @@ def owner(request: Request) -> str:
 
 
 def public_base(request: Request) -> str:
-    """Base of output URLs: the configured public URL, else the one the client used.
+    """Base of output URLs: the configured public URL, else the one the client used."""
+    return base_url(request.scope, components(request).settings.public_url)
 
-    Read straight from the ASGI scope (as Starlette's `base_url` does, scheme, Host
-    header, root path) without building URL objects: it runs on every status poll.
-    """
-    configured = components(request).settings.public_url
+
+def base_url(scope: dict[str, Any], configured: str) -> str:
+    """`public_base` from the ASGI scope, as Starlette's `base_url` reads it (scheme, Host
+    header, root path) but without building URL objects: it runs on every status poll."""
     if configured:
         return configured.rstrip("/")
-    scope = request.scope
     for name, value in scope["headers"]:
         if name == b"host":
-            netloc = value.decode("latin-1")
+            netloc = value
             break
     else:
         host, port = scope.get("server") or ("localhost", 80)
-        netloc = f"{host}:{port}"
-    return f"{scope.get('scheme', 'http')}://{netloc}{scope.get('root_path', '')}".rstrip("/")
+        netloc = f"{host}:{port}".encode("latin-1")
+    return _base(scope.get("scheme", "http"), netloc, scope.get("root_path", ""))
+
+
+@functools.lru_cache(maxsize=256)  # a server is reached by a handful of names
+def _base(scheme: str, netloc: bytes, root_path: str) -> str:
+    return f"{scheme}://{netloc.decode('latin-1')}{root_path}".rstrip("/")
 
 
 async def json_object(request: Request) -> dict[str, Any]:

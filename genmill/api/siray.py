@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.routing import Route
 
-from genmill.api.deps import components, json_object, owner, public_base
+from genmill.api.deps import Components, base_url, components, json_object, owner, public_base
 from genmill.api.schemas import model_entry, status_operation, submit_body_schema
 from genmill.core.task import Kind, Task, TaskStatus
 from genmill.engines.registry import Registry
@@ -105,6 +105,7 @@ def _add_kind_routes(
     submit_path: str,
     status_prefix: str,
     registry: Registry,
+    parts: Components,
 ) -> None:
     async def submit(request: Request) -> Response:
         who = owner(request)
@@ -115,11 +116,18 @@ def _add_kind_routes(
             {"code": "success", "message": "", "task_id": task.id, "data": {"task_id": task.id}}
         )
 
+    # The poll takes its components from this closure, not from the request's app state.
+    keys, service, public_url = parts.keys, parts.service, parts.settings.public_url
+    inline = service.store.db.reads_are_local  # else the loop must not wait on the network
+
     async def status(request: Request) -> Response:
-        parts = components(request)
-        who = parts.keys.authenticate(request)
-        task = parts.service.status(who, request.path_params["task_id"], kind)
-        return Response(_status_body(task, public_base(request)), media_type="application/json")
+        who, task_id = keys.authenticate(request), request.path_params["task_id"]
+        if inline:
+            task = service.status(who, task_id, kind)
+        else:
+            task = await run_in_threadpool(service.status, who, task_id, kind)
+        body = _status_body(task, base_url(request.scope, public_url))
+        return Response(body, media_type="application/json")
 
     label = {"image": "image", "video": "video", "3d": "3D"}[kind.value]
     router.add_api_route(
@@ -136,12 +144,15 @@ def _add_kind_routes(
                                      name=f"status_{kind.name.lower()}"))
 
 
-def build_routes(registry: Registry) -> tuple[APIRouter, list[StatusRoute]]:
+def build_routes(
+    registry: Registry, parts: Components
+) -> tuple[APIRouter, list[StatusRoute]]:
     """The dialect's FastAPI routes, and its status routes (mounted first by the app)."""
     router = APIRouter(tags=["Siray API"])
     status_routes: list[StatusRoute] = []
     for kind, submit_path, status_prefix in ENDPOINTS:
-        _add_kind_routes(router, status_routes, kind, submit_path, status_prefix, registry)
+        _add_kind_routes(router, status_routes, kind, submit_path, status_prefix, registry,
+                         parts)
 
     @router.get("/v1/models", summary="List models with their modes and params schemas")
     async def models(request: Request) -> Response:

@@ -55,6 +55,12 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
+    @property
+    def reads_are_local(self) -> bool:
+        """A hot read is a lookup in a local file (microseconds), not a network round trip,
+        so it may run on an event loop's own thread."""
+        return self.is_sqlite
+
     def _sqlite_engine(self, parsed) -> Engine:
         if parsed.database:
             from pathlib import Path
