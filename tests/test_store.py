@@ -305,3 +305,59 @@ def test_sqlite_reads_of_one_loop_turn_share_one_snapshot(tmp_path):
     assert same_turn is first and first.progress == 0
     assert next_turn.progress == 40
     assert unchanged is next_turn  # nothing written since: the remembered status
+
+
+def test_sqlite_status_memo_drops_only_what_changed(tmp_path):
+    """Remembered statuses survive other tasks' commits; a changed, deleted or pruned-away
+    task is read again."""
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store, worker = TaskStore(Database(url)), TaskStore(Database(url))
+    store.db.migrate()
+    idle, running = make_task(), make_task()
+    for task in (idle, running):
+        store.insert(task)
+    worker.claim("w1", 30)  # the older task: `idle` is the one running from here on
+    idle, running = running, idle
+
+    async def turns():
+        seen = {"idle": [store.get_status(idle.id)], "running": [store.get_status(running.id)]}
+        worker.set_progress(running.id, "w1", 30, "")
+        await asyncio.sleep(0)
+        seen["idle"].append(store.get_status(idle.id))
+        seen["running"].append(store.get_status(running.id))
+        worker.set_progress(running.id, "w1", 50, "")
+        with worker.db.write() as conn:  # pruned before this memo saw it
+            conn.execute(text("DELETE FROM task_changes"))
+        worker.set_progress(running.id, "w1", 60, "")
+        await asyncio.sleep(0)
+        seen["idle"].append(store.get_status(idle.id))
+        worker.delete(idle.id)
+        await asyncio.sleep(0)
+        seen["idle"].append(store.get_status(idle.id))
+        return seen
+
+    seen = asyncio.run(turns())
+    first, kept, reread, deleted = seen["idle"]
+    assert kept is first  # another task's commit left it alone
+    assert reread == first and reread is not first  # a gap in the feed: all dropped
+    assert deleted is None
+    assert [s.progress for s in seen["running"]] == [0, 30]
+
+
+def test_sqlite_change_feed_keeps_the_newest_changes(tmp_path):
+    from sqlalchemy import func, insert, select
+
+    from genmill.store.schema import CHANGES_KEPT, task_changes, tasks
+    from genmill.store.tasks import _task_to_values
+
+    db = Database(f"sqlite:///{tmp_path / 'store.db'}")
+    db.migrate()
+    with db.write() as conn:
+        conn.execute(insert(tasks), [_task_to_values(make_task()) for _ in range(CHANGES_KEPT + 5)])
+        count, first, last = conn.execute(
+            select(func.count(), func.min(task_changes.c.seq), func.max(task_changes.c.seq))
+        ).one()
+    assert (count, first, last) == (CHANGES_KEPT, 6, CHANGES_KEPT + 5)
+    db.dispose()

@@ -63,9 +63,26 @@ def _v2_task_counts(conn: Connection) -> None:
         )
 
 
+def _v3_task_changes(conn: Connection) -> None:
+    """SQLite's change feed for the status memo. PostgreSQL reads are not memoized."""
+    if conn.dialect.name != "sqlite":
+        return
+    schema.task_changes.create(conn)
+    for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER tasks_changed_{event.lower()} AFTER {event} ON tasks "
+            f"BEGIN INSERT INTO task_changes (task_id) VALUES ({row}.id); END"
+        )
+    conn.exec_driver_sql(
+        "CREATE TRIGGER task_changes_pruned AFTER INSERT ON task_changes BEGIN "
+        f"DELETE FROM task_changes WHERE seq <= NEW.seq - {schema.CHANGES_KEPT}; END"
+    )
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_task_counts),
+    (3, _v3_task_changes),
 ]
 
 

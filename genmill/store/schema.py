@@ -69,6 +69,18 @@ task_counts = Table(
     Column("n", Integer, nullable=False),
 )
 
+# SQLite only (migration 3): the id of every task inserted, updated or deleted, in commit
+# order, appended by triggers; the newest CHANGES_KEPT are kept. It tells the status memo
+# of a server process which remembered statuses a commit made stale (store/status_memo.py).
+CHANGES_KEPT = 10_000
+task_changes = Table(
+    "task_changes",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("task_id", String(64), nullable=False),
+    sqlite_autoincrement=True,  # never reuses a number, so a gap means rows were pruned
+)
+
 workers = Table(
     "workers",
     metadata,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, updat
 from genmill.core.task import Kind, Status, Task, TaskStatus
 from genmill.store.connector import Database
 from genmill.store.schema import task_counts, tasks, workers
+from genmill.store.status_memo import StatusMemo
 
 _COLUMNS = [c for c in tasks.c if c.name != "seq"]
 _FIELDS = [c.name for c in _COLUMNS]
@@ -67,6 +69,7 @@ class Reaped:
 class TaskStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._memos = threading.local()
 
     # -- submit and read -------------------------------------------------------------
 
@@ -81,8 +84,20 @@ class TaskStore:
         return _row_to_task(row) if row else None
 
     def get_status(self, task_id: str) -> TaskStatus | None:
-        """The polled fields only: no params or inputs to decode on the hottest path."""
-        return self.db.fetch_one(_GET_STATUS, {"task_id": task_id}, build=_row_to_status)
+        """The polled fields only: no params or inputs to decode on the hottest path.
+
+        On an event loop's thread (SQLite), from that thread's status memo."""
+        turn = self.db.loop_turn()
+        if turn is None:
+            return self._read_status(task_id)
+        memo = getattr(self._memos, "memo", None)
+        if memo is None:
+            memo = self._memos.memo = StatusMemo(self.db, self._read_status)
+        return memo.get(task_id, turn)
+
+    def _read_status(self, task_id: str) -> TaskStatus | None:
+        row = self.db.fetch_one(_GET_STATUS, {"task_id": task_id})
+        return _row_to_status(row) if row else None
 
     def list(
         self,
