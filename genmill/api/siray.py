@@ -118,7 +118,7 @@ def _add_kind_routes(
 
     # The poll takes its components from this closure, not from the request's app state.
     keys, service, public_url = parts.keys, parts.service, parts.settings.public_url
-    inline = service.store.db.reads_are_local  # else the loop must not wait on the network
+    inline = service.status_reads_are_local  # else the loop must not wait on the network
 
     async def status(request: Request) -> Response:
         who, task_id = keys.authenticate(request), request.path_params["task_id"]

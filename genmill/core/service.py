@@ -57,6 +57,12 @@ class TaskService:
         self.allow_private_fetch = allow_private_fetch
         self.max_pending_per_key = max_pending_per_key
 
+    @property
+    def status_reads_are_local(self) -> bool:
+        """A status read is a lookup in a local file (SQLite), cheap enough to run on an
+        event loop's own thread; else it is a network round trip."""
+        return self.store.db.reads_are_local
+
     # -- submit ----------------------------------------------------------------------
 
     def resolve_model(self, model_id: Any, kind: Kind | None) -> ModelSpec:
