@@ -276,3 +276,25 @@ def test_uvicorn_also_serves_the_app(make_server):
         assert data["status"] == "SUCCESS"
         assert httpx.get(data["outputs"][0], headers={"Range": "bytes=0-3"}).content == \
             b"\x89PNG"
+
+
+def test_two_servers_on_one_database_never_show_a_stale_status(make_server):
+    """Each server process remembers the statuses it read (SQLite): a write made through
+    the other process or its workers must show on the very next poll."""
+    a = make_server(workers=1).start()
+    b = make_server(workers=0, data_dir=a.data_dir).start(wait_ready=False)
+    with a.client() as via_a, b.client() as via_b:
+        task_id = submit(via_a, steps=20, step_ms=100)
+        progress_seen_by_b, deadline = set(), time.monotonic() + 30
+        while (data := status(via_b, task_id))["status"] != "SUCCESS":
+            assert time.monotonic() < deadline, f"B still shows {data}"
+            progress_seen_by_b.add(data["progress"])
+            assert status(via_a, task_id)["status"] in ("QUEUED", "IN_PROGRESS", "SUCCESS")
+            time.sleep(0.05)
+        assert len(progress_seen_by_b) >= 3  # B followed the worker of A, not a frozen copy
+        for _ in range(3):  # both now remember the final status (URLs name each server)
+            seen_by_a = status(via_a, task_id)
+            assert seen_by_a["outputs"] == [u.replace(b.url, a.url) for u in data["outputs"]]
+            assert {**seen_by_a, "outputs": None} == {**status(via_b, task_id), "outputs": None}
+        assert via_b.delete(f"/api/v1/tasks/{task_id}").status_code == 200
+        assert via_a.get(f"{IMAGES}/{task_id}").status_code == 404
