@@ -35,7 +35,7 @@ def seed_tasks(database_url: str, count: int, owner: str = "", kind: str = "vide
     """Insert `count` finished tasks in bulk; returns their ids."""
     from sqlalchemy import insert
 
-    from genmill.core.task import Kind, Status, Task, new_task_id
+    from genmill.domain import Kind, Status, Task, new_task_id
     from genmill.store.connector import Database
     from genmill.store.schema import tasks
     from genmill.store.tasks import _task_to_values

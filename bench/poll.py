@@ -53,7 +53,7 @@ def make_app():
 @contextlib.contextmanager
 def progress_writer(database_url: str, per_second: int):
     """Commit `per_second` progress updates a second, spread over 10 running tasks."""
-    from genmill.core.task import Kind, Status, Task, new_task_id
+    from genmill.domain import Kind, Status, Task, new_task_id
     from genmill.store.connector import Database
     from genmill.store.tasks import TaskStore
 

@@ -12,7 +12,7 @@ import time
 from PIL import Image
 from pydantic import Field
 
-from genmill.core.task import Mode
+from genmill.domain import Mode
 from genmill.engines.base import InputError, Inputs, ModelSpec, RunContext
 from genmill.engines.decode import open_image
 from genmill.engines.params import ImageParams, MeshParams, VideoParams

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageFilter
 from pydantic import ValidationError
 
-from genmill.core.task import Mode
+from genmill.domain import Mode
 from genmill.engines.base import Canceled, Engine, InputError, InputFile, Inputs, RunContext
 from genmill.engines.image import MODELS
 from genmill.engines.image.card_engine import TitleCardEngine

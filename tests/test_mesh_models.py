@@ -15,7 +15,7 @@ import trimesh
 from PIL import Image
 from pydantic import ValidationError
 
-from genmill.core.task import Mode
+from genmill.domain import Mode
 from genmill.engines.base import Canceled, InputError, InputFile, Inputs, RunContext
 from genmill.engines.mesh import MODELS, samples
 

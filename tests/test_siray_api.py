@@ -417,7 +417,7 @@ def test_fast_status_rendering_equals_the_document():
     import json
 
     from genmill.api.siray import status_document, status_json
-    from genmill.core.task import Kind, Status, Task
+    from genmill.domain import Kind, Status, Task
 
     for outputs, reason, times in [
         ([], "", (1.5, None, None)),

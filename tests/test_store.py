@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from genmill.core.task import Kind, Status, Task, new_task_id
+from genmill.domain import Kind, Status, Task, new_task_id
 from genmill.store.connector import Database
 from genmill.store.migrations import MIGRATIONS
 from genmill.store.tasks import TaskStore
@@ -228,7 +228,7 @@ def test_list_totals_stay_exact_through_every_transition(store):
 
 def test_every_move_the_store_makes_is_one_the_state_machine_allows(store):
     """The store's UPDATEs and core's TRANSITIONS describe the same lifecycle."""
-    from genmill.core.task import can_move
+    from genmill.domain import can_move
 
     def moves(task_id, action):
         before = store.get(task_id).status

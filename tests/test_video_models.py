@@ -16,7 +16,7 @@ import pytest
 from PIL import Image, ImageDraw
 from pydantic import ValidationError
 
-from genmill.core.task import Mode
+from genmill.domain import Mode
 from genmill.engines.base import Canceled, InputError, InputFile, Inputs, RunContext
 from genmill.engines.video import (
     MODELS,

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from genmill.api.deps import components, owner, public_base
 from genmill.api.errors import ApiError
 from genmill.api.siray import json_response, output_urls
-from genmill.core.task import Kind, Status, Task
+from genmill.domain import Kind, Status, Task
 
 router = APIRouter(prefix="/api/v1", tags=["Local task API"])
 

@@ -19,7 +19,7 @@ from genmill.api.deps import components, json_object, owner
 from genmill.api.errors import ApiError
 from genmill.api.local import success
 from genmill.core.errors import InvalidRequest
-from genmill.core.task import Kind
+from genmill.domain import Kind
 
 router = APIRouter(prefix="/api/v1", tags=["Local task API"])
 

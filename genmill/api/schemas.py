@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from genmill.core.task import Kind
+from genmill.domain import Kind
 from genmill.engines.base import ModelSpec
 from genmill.engines.registry import Registry
 

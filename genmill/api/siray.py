@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from genmill.api.deps import Components, base_url, components, json_object, owner, public_base
 from genmill.api.schemas import model_entry, status_operation, submit_body_schema
-from genmill.core.task import Kind, Task, TaskStatus
+from genmill.domain import Kind, Task, TaskStatus
 from genmill.engines.registry import Registry
 
 # (kind, submit path, status path prefix) as the hosted service spells them.

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from genmill.core import inputs as input_checks
 from genmill.core.errors import InvalidRequest, NotFound, TooManyTasks
-from genmill.core.task import Kind, Status, Task, TaskStatus, new_task_id
+from genmill.domain import Kind, Status, Task, TaskStatus, new_task_id
 from genmill.engines.base import ModelSpec
 from genmill.engines.params import MAX_SEED
 from genmill.engines.registry import Registry, UnknownModel

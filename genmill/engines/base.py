@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from genmill.core.task import Kind, Mode
+from genmill.domain import Kind, Mode
 
 
 class Canceled(Exception):

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 
-from genmill.core.task import Kind
+from genmill.domain import Kind
 from genmill.engines.base import ModelSpec
 
 log = logging.getLogger("genmill.engines")

@@ -15,7 +15,7 @@ import stat
 import unicodedata
 from pathlib import Path
 
-from genmill.core.task import kind_of_task_id
+from genmill.domain import kind_of_task_id
 
 _NAME_PUNCTUATION = frozenset("._- ()+")
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from sqlalchemy import bindparam, func, literal_column, select
 
-from genmill.core.task import TaskStatus
+from genmill.domain import TaskStatus
 from genmill.store.connector import Database
 from genmill.store.schema import task_changes
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, update
 
-from genmill.core.task import Kind, Status, Task, TaskStatus
+from genmill.domain import Kind, Status, Task, TaskStatus
 from genmill.store.connector import Database
 from genmill.store.schema import task_counts, tasks, workers
 from genmill.store.status_memo import StatusMemo

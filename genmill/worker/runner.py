@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from genmill.config import Settings
-from genmill.core.task import Status, Task
+from genmill.domain import Status, Task
 from genmill.logs import setup_logging
 from genmill.storage.local import LocalStorage
 from genmill.store.connector import Database

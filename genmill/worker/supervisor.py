@@ -13,7 +13,7 @@ import threading
 import time
 
 from genmill.config import Settings
-from genmill.core.task import Status
+from genmill.domain import Status
 from genmill.storage.local import LocalStorage
 from genmill.store.connector import Database
 from genmill.store.tasks import TaskStore

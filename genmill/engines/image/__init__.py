@@ -4,7 +4,7 @@ Only the params models are imported here: listing models must stay cheap, and th
 engines (numpy, fonts) load when a worker first runs one.
 """
 
-from genmill.core.task import Mode
+from genmill.domain import Mode
 from genmill.engines.base import Engine, ModelSpec
 from genmill.engines.image.params import RestyleParams, TitleCardParams
 

@@ -4,7 +4,7 @@ Light on purpose: listing models imports only the params; geometry, fonts and th
 load when an engine is first made.
 """
 
-from genmill.core.task import Mode
+from genmill.domain import Mode
 from genmill.engines.base import Engine, ModelSpec
 from genmill.engines.mesh.params import ReliefParams, TextParams
 

@@ -4,7 +4,7 @@ Only the params (pydantic) load at import; PyAV, espeak-ng and the renderers loa
 worker first builds an engine.
 """
 
-from genmill.core.task import Mode
+from genmill.domain import Mode
 from genmill.engines.base import Engine, ModelSpec
 from genmill.engines.video import voices
 from genmill.engines.video.params import KenBurnsParams, NarratedParams
