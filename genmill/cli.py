@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Annotated
 import typer
 
 from genmill.commands import register
-from genmill.config import Settings, is_loopback_host
+from genmill.config import InvalidSettings, Settings, is_loopback_host, settings_from_flags
 from genmill.logs import setup_logging
 
 app = typer.Typer(
@@ -22,17 +21,18 @@ app = typer.Typer(
 
 
 def _settings(**flags: object) -> Settings:
-    """Flags win over GENMILL_* variables; exported so child processes see the same."""
-    for name, value in flags.items():
-        if value is not None:
-            os.environ[f"GENMILL_{name.upper()}"] = (
-                ("1" if value else "0") if isinstance(value, bool) else str(value)
-            )
     try:
-        return Settings()
-    except Exception as exc:  # a bad GENMILL_* value: say which, don't dump a traceback
+        return settings_from_flags(**flags)
+    except InvalidSettings as exc:  # a bad GENMILL_* value: say which, no traceback
         typer.echo(f"genmill: invalid settings: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _migrate(parts) -> None:
+    try:
+        parts.database.migrate()
+    finally:
+        parts.close()
 
 
 DataDir = Annotated[Path | None, typer.Option(
@@ -71,11 +71,11 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
+    from genmill.components import Components
     from genmill.server import run_http
-    from genmill.store.connector import Database
     from genmill.worker.supervisor import Supervisor
 
-    Database(settings.db_url).migrate()
+    _migrate(Components(settings, pool_size=1))
     supervisor = Supervisor(settings, settings.workers)
     supervisor.start()
     try:
@@ -96,10 +96,10 @@ def worker(
     """
     settings = _settings(data_dir=data_dir, workers=workers, log_json=log_json)
     setup_logging(settings.log_json)
-    from genmill.store.connector import Database
+    from genmill.components import Components
     from genmill.worker.supervisor import Supervisor
 
-    Database(settings.db_url).migrate()
+    _migrate(Components(settings, pool_size=1))
     supervisor = Supervisor(settings, max(1, settings.workers))
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

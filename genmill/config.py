@@ -88,6 +88,25 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'genmill.db').resolve()}"
 
 
+class InvalidSettings(ValueError):
+    """A GENMILL_* variable or flag with a value Settings refuses."""
+
+
+def settings_from_flags(**flags: object) -> Settings:
+    """Settings with command-line flags winning over GENMILL_* variables. The flags are
+    exported as GENMILL_* so that child processes (workers, the ASGI server's app factory)
+    see the same settings."""
+    for name, value in flags.items():
+        if value is not None:
+            os.environ[f"GENMILL_{name.upper()}"] = (
+                ("1" if value else "0") if isinstance(value, bool) else str(value)
+            )
+    try:
+        return Settings()
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise InvalidSettings(str(exc)) from None
+
+
 def is_loopback_host(host: str) -> bool:
     if host in ("localhost", "ip6-localhost"):
         return True

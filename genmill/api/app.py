@@ -7,17 +7,12 @@ from fastapi.openapi.utils import get_openapi
 
 from genmill import __version__
 from genmill.api import files, health, local, local_videos, siray
-from genmill.api.auth import KeyRing
-from genmill.api.deps import Components
+from genmill.api.auth import Authenticate
 from genmill.api.errors import install_error_handlers
 from genmill.api.middleware import AccessLog, BodyLimit
+from genmill.components import Components
 from genmill.config import Settings
-from genmill.core.service import TaskService
-from genmill.engines.registry import build_registry
 from genmill.logs import setup_logging
-from genmill.storage.local import LocalStorage
-from genmill.store.connector import Database
-from genmill.store.tasks import TaskStore
 
 DESCRIPTION = """Self-hosted asynchronous media generation.
 
@@ -27,22 +22,13 @@ the output URLs. Two dialects: the Siray API (`/v1`) and the local task API (`/a
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    registry = build_registry(settings.plugins, settings.model_aliases)
-    db = Database(settings.db_url)
-    db.migrate()
-    service = TaskService(
-        TaskStore(db),
-        registry,
-        LocalStorage(settings.data_dir),
-        max_attempts=settings.max_attempts,
-        allow_private_fetch=settings.allow_private_fetch,
-        max_pending_per_key=settings.max_pending_per_key,
-    )
+    parts = Components(settings or Settings())
+    settings = parts.settings
+    parts.database.migrate()
     app = FastAPI(title="genmill", version=__version__, description=DESCRIPTION)
-    parts = app.state.components = Components(settings, service, KeyRing(settings.api_keys))
+    app.state.components = parts
     install_error_handlers(app, settings.max_body_bytes)
-    siray_router, status_routes = siray.build_routes(registry, parts)
+    siray_router, status_routes = siray.build_routes(parts.registry, parts)
     app.include_router(siray_router)
     app.include_router(local.router)
     app.include_router(local_videos.router)
@@ -67,7 +53,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi
+    # Outermost last: log every request, refuse unauthenticated ones before reading a
+    # body, then cap the body.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Authenticate, keys=parts.keys)
     app.add_middleware(AccessLog)
     return app
 

@@ -1,33 +1,21 @@
-"""What routes share: the app's components, the caller's identity, the JSON body."""
+"""What routes share: the app's components, the public base URL, the JSON body.
+
+The caller's identity comes from the authentication layer (`api/auth.owner`)."""
 
 from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 
-from genmill.api.auth import KeyRing
 from genmill.api.errors import ApiError
-from genmill.config import Settings
-from genmill.core.service import TaskService
-
-
-@dataclass
-class Components:
-    settings: Settings
-    service: TaskService
-    keys: KeyRing
+from genmill.components import Components
 
 
 def components(request: Request) -> Components:
     return request.app.state.components
-
-
-def owner(request: Request) -> str:
-    return components(request).keys.authenticate(request)
 
 
 def public_base(request: Request) -> str:

@@ -7,6 +7,7 @@ answers `{"status": <http status>, "message": ...}`.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
@@ -65,6 +66,16 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     return JSONResponse(error_body(request_path, status, message, code), status, headers=headers)
+
+
+async def send_error(send, path: str, status: int, message: str,
+                     headers: dict[str, str] | None = None) -> None:
+    """An error answered by plain ASGI code (middleware), in the path's dialect."""
+    body = json.dumps(error_body(path, status, message)).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
 
 
 class ApiError(Exception):

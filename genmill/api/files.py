@@ -16,15 +16,16 @@ from __future__ import annotations
 import email.utils
 import mimetypes
 import os
-from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
-from genmill.api.deps import components, owner
+from genmill.api.auth import owner
+from genmill.api.deps import components
 from genmill.api.errors import ApiError
+from genmill.storage import Storage, StoredFile
 
 router = APIRouter()
 
@@ -50,68 +51,123 @@ def _attachment(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-def _not_modified(request: Request, response: FileResponse, stat: os.stat_result) -> bool:
+def _not_modified(request: Request, file: StoredFile) -> bool:
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
-        etag = response.headers["etag"]
         tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
-        return "*" in tags or etag in tags
+        return "*" in tags or file.etag in tags
     if_modified_since = request.headers.get("if-modified-since")
     if if_modified_since:
         try:
             since = email.utils.parsedate_to_datetime(if_modified_since).timestamp()
         except (TypeError, ValueError):
             return False
-        return int(stat.st_mtime) <= since
+        return int(file.modified) <= since
     return False
 
 
-def file_response(request: Request, path: Path, name: str, download: bool) -> Response:
+def _single_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """[start, end) of a one-range `bytes=` header; None to send the whole file (no
+    header, or several ranges: RFC 9110 lets a server ignore Range). 416 when unsatisfiable."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header.removeprefix("bytes=").strip().partition("-")
     try:
-        stat = os.stat(path)
-    except OSError:  # deleted between the name check and now
-        raise ApiError(404, f"no file {name!r}") from None
-    response = OutputFile(path, stat_result=stat, media_type=mimetypes.guess_type(name)[0])
+        if first:
+            start, end = int(first), (int(last) + 1 if last else size)
+        else:
+            start, end = max(0, size - int(last)), size
+    except ValueError:
+        return None
+    if start >= size or end <= start:
+        raise ApiError(416, f"range not satisfiable (size {size})",
+                       headers={"Content-Range": f"bytes */{size}"})
+    return start, min(end, size)
+
+
+def file_response(request: Request, storage: Storage, file: StoredFile,
+                  download: bool) -> Response:
+    headers = {"etag": file.etag,
+               "last-modified": email.utils.formatdate(file.modified, usegmt=True),
+               "accept-ranges": "bytes"}
     if download:
-        response.headers["content-disposition"] = _attachment(name)
-    if _not_modified(request, response, stat):
-        kept = {k: v for k, v in response.headers.items()
-                if k in ("etag", "last-modified", "cache-control", "content-disposition")}
-        return Response(status_code=304, headers=kept)
-    return response
+        headers["content-disposition"] = _attachment(file.name)
+    if _not_modified(request, file):
+        return Response(status_code=304, headers=headers)
+    redirect = storage.redirect_url(file, download)
+    if redirect is not None:
+        return RedirectResponse(redirect, status_code=307)
+    media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    if file.sendfile_path is not None:
+        # Range, If-Range and multipart/byteranges by Starlette; whole files by pathsend.
+        response = OutputFile(file.sendfile_path, headers=headers, media_type=media_type,
+                              stat_result=_stat(file))
+        return response
+    # A remote object: proxy its bytes (one range at most).
+    wanted = None if request.headers.get("if-range", file.etag) != file.etag else \
+        _single_range(request.headers.get("range"), file.size)
+    if request.method == "HEAD":
+        headers["content-length"] = str(file.size)
+        return Response(status_code=200, headers=headers, media_type=media_type)
+    if wanted is None:
+        headers["content-length"] = str(file.size)
+        return StreamingResponse(_chunks(storage, file, 0, None), headers=headers,
+                                 media_type=media_type)
+    start, end = wanted
+    headers["content-range"] = f"bytes {start}-{end - 1}/{file.size}"
+    headers["content-length"] = str(end - start)
+    return StreamingResponse(_chunks(storage, file, start, end), status_code=206,
+                             headers=headers, media_type=media_type)
 
 
-def _output_path(request: Request, task_id: str, name: str) -> Path:
-    path = components(request).service.storage.output_path(task_id, name)
-    if path is None:
+def _stat(file: StoredFile) -> os.stat_result:
+    try:
+        return os.stat(file.sendfile_path)  # type: ignore[arg-type]
+    except OSError:  # deleted since it was found
+        raise ApiError(404, f"no file {file.name!r}") from None
+
+
+async def _chunks(storage: Storage, file: StoredFile, start: int, end: int | None):
+    iterator = storage.read_range(file, start, end)
+    while True:
+        chunk = await run_in_threadpool(next, iterator, None)
+        if chunk is None:
+            return
+        yield chunk
+
+
+def _stored(request: Request, task_id: str, name: str) -> StoredFile:
+    file = components(request).storage.stat_output(task_id, name)
+    if file is None:
         raise ApiError(404, f"no file {name!r} for task {task_id}")
-    return path
+    return file
+
+
+def _serve(request: Request, file: StoredFile, download: bool) -> Response:
+    return file_response(request, components(request).storage, file, download)
 
 
 @router.head("/tasks/{task_id}/{name}", include_in_schema=False)
 @router.get("/tasks/{task_id}/{name}", tags=["Files"], summary="An output file of a task",
             description="No key needed: the task id is the capability. Range supported.")
 async def output_file(task_id: str, name: str, request: Request) -> Response:
-    return file_response(request, _output_path(request, task_id, name), name, download=False)
+    return _serve(request, _stored(request, task_id, name), download=False)
 
 
-async def _owned_path(request: Request, task_id: str, name: str) -> Path:
-    who = owner(request)
-    await run_in_threadpool(components(request).service.get, who, task_id)
-    return _output_path(request, task_id, name)
+async def _owned(request: Request, task_id: str, name: str) -> StoredFile:
+    await run_in_threadpool(components(request).service.get, owner(request), task_id)
+    return _stored(request, task_id, name)
 
 
 @router.head("/api/v1/stream/{task_id}/{name}", include_in_schema=False)
 @router.get("/api/v1/stream/{task_id}/{name}", tags=["Local task API"],
             summary="Stream an output file (HTTP Range: seekable playback)")
 async def stream(task_id: str, name: str, request: Request) -> Response:
-    path = await _owned_path(request, task_id, name)
-    return file_response(request, path, name, download=False)
+    return _serve(request, await _owned(request, task_id, name), download=False)
 
 
 @router.head("/api/v1/download/{task_id}/{name}", include_in_schema=False)
 @router.get("/api/v1/download/{task_id}/{name}", tags=["Local task API"],
             summary="Download an output file as an attachment (resumable with Range)")
 async def download(task_id: str, name: str, request: Request) -> Response:
-    path = await _owned_path(request, task_id, name)
-    return file_response(request, path, name, download=True)
+    return _serve(request, await _owned(request, task_id, name), download=True)

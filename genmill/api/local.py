@@ -14,9 +14,10 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from genmill.api.deps import components, owner, public_base
+from genmill.api.auth import owner
+from genmill.api.deps import components, public_base
 from genmill.api.errors import ApiError
-from genmill.api.siray import json_response, output_urls
+from genmill.api.responses import local_success, output_urls, unix
 from genmill.domain import Kind, Status, Task
 
 router = APIRouter(prefix="/api/v1", tags=["Local task API"])
@@ -28,10 +29,6 @@ STATE_OF = {
 STATUSES_OF_STATE = {
     state: [status for status, s in STATE_OF.items() if s == state] for state in (4, 1, -1)
 }
-
-
-def _unix(value: float | None) -> int:
-    return int(value) if value else 0
 
 
 def local_task(task: Task, base: str) -> dict[str, Any]:
@@ -51,14 +48,10 @@ def local_task(task: Task, base: str) -> dict[str, Any]:
         "model": task.model,
         "status": task.status.value,
         "fail_reason": task.fail_reason,
-        "submit_time": _unix(task.submit_time),
-        "start_time": _unix(task.start_time),
-        "finish_time": _unix(task.finish_time),
+        "submit_time": unix(task.submit_time),
+        "start_time": unix(task.start_time),
+        "finish_time": unix(task.finish_time),
     }
-
-
-def success(data: Any) -> Response:
-    return json_response({"status": 200, "message": "success", "data": data})
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -98,14 +91,14 @@ async def list_tasks(request: Request) -> Response:
         components(request).service.list, who, page, page_size, statuses, kind, model
     )
     base = public_base(request)
-    return success({"tasks": [local_task(t, base) for t in tasks], "total": total,
+    return local_success({"tasks": [local_task(t, base) for t in tasks], "total": total,
                     "page": page, "page_size": page_size})
 
 
 @router.get("/tasks/{task_id}", summary="A task's state, progress and output URLs")
 async def get_task(task_id: str, request: Request) -> Response:
     task = await run_in_threadpool(components(request).service.get, owner(request), task_id)
-    return success(local_task(task, public_base(request)))
+    return local_success(local_task(task, public_base(request)))
 
 
 @router.delete("/tasks/{task_id}", summary="Cancel a task if needed, then delete it and its "
@@ -113,4 +106,4 @@ async def get_task(task_id: str, request: Request) -> Response:
 async def delete_task(task_id: str, request: Request) -> Response:
     who = owner(request)
     await run_in_threadpool(components(request).service.delete, who, task_id)
-    return success(None)
+    return local_success(None)

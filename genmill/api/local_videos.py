@@ -15,9 +15,10 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from genmill.api.deps import components, json_object, owner
+from genmill.api.auth import owner
+from genmill.api.deps import components, json_object
 from genmill.api.errors import ApiError
-from genmill.api.local import success
+from genmill.api.responses import local_success
 from genmill.core.errors import InvalidRequest
 from genmill.domain import Kind
 
@@ -124,7 +125,7 @@ async def create_videos(request: Request) -> Response:
                                        Kind.VIDEO)
     except InvalidRequest as exc:
         raise _in_request_terms(exc) from None
-    return success({"task_id": task.id})
+    return local_success({"task_id": task.id})
 
 
 def _in_request_terms(exc: InvalidRequest) -> InvalidRequest:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from genmill.api.errors import BodyTooLarge, error_body
+from genmill.api.errors import BodyTooLarge, send_error
 
 log = logging.getLogger("genmill.http")
 
@@ -80,13 +80,6 @@ class BodyLimit:
                 await self._refuse(scope, send)
 
     async def _refuse(self, scope, send) -> None:
-        import json
-
-        body = json.dumps(error_body(
-            scope["path"], 413, f"body: larger than the {self.max_bytes}-byte limit"
-        )).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, scope["path"], 413,
+                         f"body: larger than the {self.max_bytes}-byte limit",
+                         headers={"Connection": "close"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from genmill.domain import Kind
-from genmill.engines.base import ModelSpec
+from genmill.engines import ModelSpec
 from genmill.engines.registry import Registry
 
 _IMAGE_FIELDS = {
@@ -15,26 +15,8 @@ _IMAGE_FIELDS = {
 }
 
 
-def params_schema(spec: ModelSpec) -> dict[str, Any]:
-    """The model's params as one self-contained JSON schema (definitions inlined)."""
-    schema = spec.params.model_json_schema()
-    defs = schema.pop("$defs", {})
-
-    def inline(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return inline(defs[ref.removeprefix("#/$defs/")])
-            return {k: inline(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [inline(v) for v in node]
-        return node
-
-    return inline(schema)
-
-
 def submit_schema(spec: ModelSpec) -> dict[str, Any]:
-    schema = params_schema(spec)
+    schema = spec.params_schema()
     properties = {"model": {"type": "string", "const": spec.id}}
     properties.update(schema.get("properties", {}))
     properties.update(_IMAGE_FIELDS)
@@ -66,7 +48,7 @@ def model_entry(spec: ModelSpec) -> dict[str, Any]:
         "tag": spec.mode.value,
         "kind": spec.kind.value,
         "description": spec.description,
-        "params": params_schema(spec),
+        "params": spec.params_schema(),
     }
 
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import functools
 import json
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.routing import Route
 
-from genmill.api.deps import Components, base_url, components, json_object, owner, public_base
+from genmill.api.auth import OWNER, owner
+from genmill.api.deps import base_url, components, json_object, public_base
+from genmill.api.responses import json_response, output_urls, unix
 from genmill.api.schemas import model_entry, status_operation, submit_body_schema
+from genmill.components import Components
 from genmill.domain import Kind, Task, TaskStatus
 from genmill.engines.registry import Registry
 
@@ -23,18 +25,6 @@ ENDPOINTS = [
     (Kind.VIDEO, "/v1/video/generations", "/v1/video/generations"),
     (Kind.MESH, "/v1/3d/generations", "/v1/3d/generations"),
 ]
-
-
-def _unix(value: float | None) -> int:
-    return int(value) if value else 0
-
-
-# Output names repeat across tasks (image-1.png, video-1.mp4): quote each once.
-_quoted_name = functools.lru_cache(maxsize=4096)(quote)
-
-
-def output_urls(base: str, task: Task | TaskStatus) -> list[str]:
-    return [f"{base}/tasks/{task.id}/{_quoted_name(name)}" for name in task.outputs]
 
 
 def status_document(task: Task | TaskStatus, base: str) -> dict[str, Any]:
@@ -47,9 +37,9 @@ def status_document(task: Task | TaskStatus, base: str) -> dict[str, Any]:
             "status": task.status.value,
             "progress": f"{task.progress}%",
             "outputs": output_urls(base, task),
-            "start_time": _unix(task.start_time),
-            "finish_time": _unix(task.finish_time),
-            "submit_time": _unix(task.submit_time),
+            "start_time": unix(task.start_time),
+            "finish_time": unix(task.finish_time),
+            "submit_time": unix(task.submit_time),
             "fail_reason": task.fail_reason,
         },
     }
@@ -73,7 +63,7 @@ def status_json(task: Task | TaskStatus, base: str) -> bytes:
     outputs = ",".join(map(_json_string, output_urls(base, task)))
     return (_STATUS_TEMPLATE % (
         task.id, task.action, task.status.value, task.progress, outputs,
-        _unix(task.start_time), _unix(task.finish_time), _unix(task.submit_time),
+        unix(task.start_time), unix(task.finish_time), unix(task.submit_time),
         _json_string(task.fail_reason),
     )).encode("utf-8")
 
@@ -81,11 +71,6 @@ def status_json(task: Task | TaskStatus, base: str) -> bytes:
 # A status changes a few times in a task's life and is polled many more: render each
 # (status, base URL) once. The key is the whole status, so a changed task never matches.
 _status_body = functools.lru_cache(maxsize=4096)(status_json)
-
-
-def json_response(content: Any, status: int = 200) -> Response:
-    body = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(body, status, media_type="application/json")
 
 
 class StatusRoute(Route):
@@ -117,11 +102,11 @@ def _add_kind_routes(
         )
 
     # The poll takes its components from this closure, not from the request's app state.
-    keys, service, public_url = parts.keys, parts.service, parts.settings.public_url
+    service, public_url = parts.service, parts.settings.public_url
     inline = service.status_reads_are_local  # else the loop must not wait on the network
 
     async def status(request: Request) -> Response:
-        who, task_id = keys.authenticate(request), request.path_params["task_id"]
+        who, task_id = request.scope[OWNER], request.path_params["task_id"]
         if inline:
             task = service.status(who, task_id, kind)
         else:
@@ -156,7 +141,6 @@ def build_routes(
 
     @router.get("/v1/models", summary="List models with their modes and params schemas")
     async def models(request: Request) -> Response:
-        owner(request)
         specs = components(request).service.registry.models()
         return json_response({
             "code": "success",

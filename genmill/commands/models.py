@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from genmill.client import Model
+from genmill.client import Kind, Model
 from genmill.commands.common import (
+    USAGE,
     ApiKey,
     JsonOut,
     Url,
     client,
+    fail,
     print_json,
     reported_errors,
 )
@@ -16,13 +18,15 @@ from genmill.commands.tables import model_table, stdout_console
 
 def local_models() -> list[Model]:
     """The models this install would serve, described as the server describes them."""
-    from genmill.api.schemas import model_entry
-    from genmill.cli import _settings
-    from genmill.engines.registry import build_registry
+    from genmill.components import Components
+    from genmill.config import InvalidSettings, settings_from_flags
 
-    settings = _settings()
-    registry = build_registry(settings.plugins, settings.model_aliases)
-    models = [Model.from_wire(model_entry(spec)) for spec in registry.models()]
+    try:
+        registry = Components(settings_from_flags()).registry
+    except InvalidSettings as exc:
+        raise fail(f"invalid settings: {exc}", USAGE) from None
+    models = [Model(spec.id, spec.display_name, spec.mode.value, Kind(spec.kind.value),
+                    spec.description, spec.params_schema()) for spec in registry.models()]
     models += [Model(alias, alias, "alias", None, f"-> {target}", {})
                for alias, target in registry.aliases.items()]
     return models

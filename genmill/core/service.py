@@ -17,7 +17,7 @@ from genmill.domain import Kind, Status, Task, TaskStatus, new_task_id
 from genmill.engines.base import ModelSpec
 from genmill.engines.params import MAX_SEED
 from genmill.engines.registry import Registry, UnknownModel
-from genmill.storage.local import LocalStorage
+from genmill.storage import Storage
 from genmill.store.tasks import TaskStore
 
 log = logging.getLogger("genmill.tasks")
@@ -45,7 +45,7 @@ class TaskService:
         self,
         store: TaskStore,
         registry: Registry,
-        storage: LocalStorage,
+        storage: Storage,
         max_attempts: int = 2,
         allow_private_fetch: bool = False,
         max_pending_per_key: int = 0,
@@ -174,7 +174,7 @@ class TaskService:
         match = _OWN_OUTPUT_PATH.search(path)
         if not match:
             return None
-        if self.storage.output_path(match["task_id"], match["name"]) is None:
+        if self.storage.stat_output(match["task_id"], match["name"]) is None:
             return None
         return [match["task_id"], match["name"]]
 

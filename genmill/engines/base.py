@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -114,3 +114,21 @@ class ModelSpec:
     def display_name(self) -> str:
         return self.name or self.id.split("/", 1)[-1]
 
+
+    def params_schema(self) -> dict[str, Any]:
+        """The params as one self-contained JSON schema (definitions inlined): what
+        `GET /v1/models`, the OpenAPI document and `genmill models` publish."""
+        schema = self.params.model_json_schema()
+        defs = schema.pop("$defs", {})
+
+        def inline(node: Any) -> Any:
+            if isinstance(node, dict):
+                ref = node.get("$ref")
+                if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                    return inline(defs[ref.removeprefix("#/$defs/")])
+                return {k: inline(v) for k, v in node.items()}
+            if isinstance(node, list):
+                return [inline(v) for v in node]
+            return node
+
+        return inline(schema)

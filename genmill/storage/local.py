@@ -8,32 +8,22 @@ Layout under the data dir:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
 import stat
-import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 from genmill.domain import kind_of_task_id
-
-_NAME_PUNCTUATION = frozenset("._- ()+")
-
-
-def is_safe_name(name: str) -> bool:
-    """A plain file name: letters, digits and `._- ()+`; no separators, no leading dot.
-
-    Unicode letters are allowed (for non-ASCII output names) but slash look-alikes such
-    as U+2215 or U+FF0F are not letters, so they are refused like `/` itself.
-    """
-    if not name or len(name.encode("utf-8")) > 255 or name.startswith(".") or ".." in name:
-        return False
-    if unicodedata.normalize("NFC", name) != name:
-        return False
-    return all(ch.isalnum() or ch in _NAME_PUNCTUATION for ch in name)
+from genmill.storage.base import StoredFile, is_safe_name
 
 
 class LocalStorage:
+    """`Storage` on one machine's disk: staging and outputs on the same filesystem, so a
+    commit is one rename."""
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
         self.tasks_dir = self.root / "tasks"
@@ -76,8 +66,7 @@ class LocalStorage:
             shutil.rmtree(target)
         os.rename(staging, target)
 
-    def output_path(self, task_id: str, name: str) -> Path | None:
-        """The path of one output file, or None if the name is unsafe or not a plain file."""
+    def _output_file(self, task_id: str, name: str) -> tuple[Path, os.stat_result] | None:
         if kind_of_task_id(task_id) is None or not is_safe_name(name):
             return None
         directory = self.tasks_dir / task_id
@@ -85,11 +74,49 @@ class LocalStorage:
         try:
             if not stat.S_ISDIR(os.lstat(directory).st_mode):
                 return None  # a symlink planted in place of the task dir
-            if not stat.S_ISREG(os.lstat(path).st_mode):
-                return None  # a symlink or anything else that is not a regular file
+            info = os.lstat(path)
         except OSError:
             return None
-        return path
+        if not stat.S_ISREG(info.st_mode):
+            return None  # a symlink or anything else that is not a regular file
+        return path, info
+
+    def stat_output(self, task_id: str, name: str) -> StoredFile | None:
+        found = self._output_file(task_id, name)
+        if found is None:
+            return None
+        path, info = found
+        # The ETag Starlette's FileResponse computes, so both ways of serving agree.
+        digest = hashlib.md5(f"{info.st_mtime}-{info.st_size}".encode(), usedforsecurity=False)
+        etag = f'"{digest.hexdigest()}"'
+        return StoredFile(task_id, name, info.st_size, etag, info.st_mtime, sendfile_path=path)
+
+    def read_range(self, file: StoredFile, start: int = 0, end: int | None = None,
+                   chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+        found = self._output_file(file.task_id, file.name)
+        if found is None:
+            raise FileNotFoundError(f"{file.task_id}/{file.name}")
+        end = found[1].st_size if end is None else end
+        with open(found[0], "rb") as handle:
+            handle.seek(start)
+            while start < end:
+                chunk = handle.read(min(chunk_size, end - start))
+                if not chunk:
+                    return
+                start += len(chunk)
+                yield chunk
+
+    def read_output(self, task_id: str, name: str) -> bytes | None:
+        found = self._output_file(task_id, name)
+        if found is None:
+            return None
+        try:
+            return found[0].read_bytes()
+        except OSError:  # deleted since the check
+            return None
+
+    def redirect_url(self, file: StoredFile, download: bool) -> str | None:
+        return None  # local files are served by genmill itself
 
     def delete_task(self, task_id: str) -> None:
         for base in (self.tasks_dir, self.inputs_dir):
@@ -109,3 +136,13 @@ class LocalStorage:
         if not is_safe_name(name):
             raise ValueError(f"unsafe input name {name!r}")
         return (self._task_dir(self.inputs_dir, task_id) / name).read_bytes()
+
+    # -- retention -------------------------------------------------------------------
+
+    def task_ids(self) -> Iterator[str]:
+        seen: set[str] = set()
+        for base in (self.tasks_dir, self.inputs_dir):
+            for entry in os.scandir(base):
+                if entry.name not in seen and kind_of_task_id(entry.name) is not None:
+                    seen.add(entry.name)
+                    yield entry.name

@@ -18,10 +18,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from genmill.components import Components
 from genmill.config import Settings
-from genmill.engines.base import Canceled, Engine, InputError, InputFile, Inputs, RunContext
-from genmill.engines.registry import build_registry
-from genmill.storage.local import LocalStorage
+from genmill.engines import Canceled, Engine, InputError, InputFile, Inputs, RunContext
+from genmill.storage import Storage
 from genmill.worker.fetch import fetch_image
 
 log = logging.getLogger("genmill.engine")
@@ -38,7 +38,7 @@ def _die_with_parent() -> None:
         pass
 
 
-def resolve_inputs(job: dict[str, Any], storage: LocalStorage, settings: Settings) -> Inputs:
+def resolve_inputs(job: dict[str, Any], storage: Storage, settings: Settings) -> Inputs:
     files: dict[str, list[InputFile]] = {}
     for record in job["inputs"]:
         if "stored" in record:
@@ -49,11 +49,11 @@ def resolve_inputs(job: dict[str, Any], storage: LocalStorage, settings: Setting
             )
         elif "task_output" in record:
             source_id, name = record["task_output"]
-            path = storage.output_path(source_id, name)
-            if path is None:
+            data = storage.read_output(source_id, name)
+            if data is None:
                 raise InputError(f"input {name} of task {source_id} no longer exists")
             content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-            item = InputFile(path.read_bytes(), content_type, f"/tasks/{source_id}/{name}")
+            item = InputFile(data, content_type, f"/tasks/{source_id}/{name}")
         else:
             item = fetch_image(
                 record["url"],
@@ -70,8 +70,8 @@ def engine_host_main(conn, cancel_event, settings: Settings) -> None:
     # The worker decides when to stop: Ctrl-C in a terminal reaches the whole group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    registry = build_registry(settings.plugins, settings.model_aliases)
-    storage = LocalStorage(settings.data_dir)
+    parts = Components(settings)
+    registry, storage = parts.registry, parts.storage
     engines: dict[str, Engine] = {}
 
     while True:

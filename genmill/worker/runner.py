@@ -15,12 +15,10 @@ import socket
 import time
 from typing import Any
 
+from genmill.components import Components
 from genmill.config import Settings
 from genmill.domain import Status, Task
 from genmill.logs import setup_logging
-from genmill.storage.local import LocalStorage
-from genmill.store.connector import Database
-from genmill.store.tasks import TaskStore
 from genmill.worker.engine_host import EngineHost
 
 log = logging.getLogger("genmill.worker")
@@ -34,9 +32,8 @@ WORKER_HEARTBEAT = 5.0
 class Runner:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.db = Database(settings.db_url, pool_size=2)
-        self.store = TaskStore(self.db)
-        self.storage = LocalStorage(settings.data_dir)
+        parts = Components(settings, pool_size=2)
+        self.db, self.store, self.storage = parts.database, parts.store, parts.storage
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.started_at = time.time()
         self.stopping = False

@@ -12,11 +12,9 @@ import socket
 import threading
 import time
 
+from genmill.components import Components
 from genmill.config import Settings
 from genmill.domain import Status
-from genmill.storage.local import LocalStorage
-from genmill.store.connector import Database
-from genmill.store.tasks import TaskStore
 from genmill.worker.runner import worker_main
 
 log = logging.getLogger("genmill.supervisor")
@@ -35,9 +33,8 @@ class Supervisor:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="genmill-supervisor",
                                         daemon=True)
-        self.db = Database(settings.db_url, pool_size=1)
-        self.store = TaskStore(self.db)
-        self.storage = LocalStorage(settings.data_dir)
+        parts = Components(settings, pool_size=1)
+        self.db, self.store, self.storage = parts.database, parts.store, parts.storage
 
     def _spawn(self, slot: int) -> None:
         process = self._ctx.Process(target=worker_main, args=(self.settings,),
