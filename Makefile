@@ -21,6 +21,7 @@ run: $(VENV)/.installed-run
 	$(BIN)/genmill serve --host 127.0.0.1 --port 8080 --data-dir ./genmill-data
 
 test: $(VENV)/.installed-test
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test

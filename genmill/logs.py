@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
 
-# Every line that names a task (transitions, requests for its status or files) carries
-# its id as a field, so one task's story is one filter away.
-_TASK_ID = re.compile(r"\b(?:image|video|3d)_[0-9a-f]{32}\b")
+# Fields a log call may pass with `extra=`. Every line about a task (transitions, requests
+# for its status or files) passes `task_id`, so one task's story is one filter away.
+_FIELDS = ("task_id", "method", "path", "status", "duration_ms", "client")
 
 
 class JsonFormatter(logging.Formatter):
@@ -22,12 +21,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("method", "path", "status", "duration_ms", "client"):
-            if hasattr(record, key):
-                entry[key] = getattr(record, key)
-        found = _TASK_ID.search(entry["message"])
-        if found:
-            entry["task_id"] = found.group(0)
+        for key in _FIELDS:
+            value = getattr(record, key, None)
+            if value is not None:
+                entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -37,7 +37,9 @@ class AccessLog:
                 "%s %s %d %.1fms", scope["method"], scope["path"], status[0], elapsed,
                 extra={"method": scope["method"], "path": scope["path"], "status": status[0],
                        "duration_ms": round(elapsed, 2),
-                       "client": client[0] if client else None},
+                       "client": client[0] if client else None,
+                       # The router leaves the matched route's params in the scope.
+                       "task_id": scope.get("path_params", {}).get("task_id")},
             )
 
 

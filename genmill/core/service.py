@@ -131,7 +131,7 @@ class TaskService:
             self.storage.delete_task(task.id)  # no orphaned input files
             raise
         log.info("task %s %s model=%s owner=%s", task.id, task.status.value, task.model,
-                 owner or "-")
+                 owner or "-", extra={"task_id": task.id})
         return task
 
     def _check_inputs(self, raw: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
@@ -220,7 +220,8 @@ class TaskService:
         if task.status.is_final:
             return task
         updated = self.store.cancel(task_id)
-        log.info("task %s cancel requested (was %s)", task_id, task.status.value)
+        log.info("task %s cancel requested (was %s)", task_id, task.status.value,
+                 extra={"task_id": task_id})
         return updated or task
 
     def delete(self, owner: str, task_id: str) -> None:
@@ -230,4 +231,4 @@ class TaskService:
             self.store.cancel(task_id)
         self.store.delete(task_id)
         self.storage.delete_task(task_id)
-        log.info("task %s deleted", task_id)
+        log.info("task %s deleted", task_id, extra={"task_id": task_id})

@@ -117,7 +117,8 @@ def engine_host_main(conn, cancel_event, settings: Settings) -> None:
                 # The task was deleted under the engine (its staging dir went with it).
                 conn.send(("canceled",))
                 continue
-            log.error("task %s: engine failed\n%s", job["task_id"], traceback.format_exc())
+            log.error("task %s: engine failed\n%s", job["task_id"], traceback.format_exc(),
+                      extra={"task_id": job["task_id"]})
             first_line = (str(exc).strip().splitlines() or [""])[0][:300]
             reason = f"the model failed: {type(exc).__name__}"
             conn.send(("failed", f"{reason}: {first_line}" if first_line else reason))

@@ -67,7 +67,8 @@ class Runner:
             log.info("worker %s stopped", self.id)
 
     def execute(self, task: Task) -> None:
-        log.info("task %s IN_PROGRESS attempt=%d worker=%s", task.id, task.attempts, self.id)
+        log.info("task %s IN_PROGRESS attempt=%d worker=%s", task.id, task.attempts, self.id,
+                 extra={"task_id": task.id})
         staging = self.storage.new_staging(task.id)
         self.host.run({
             "task_id": task.id,
@@ -106,7 +107,8 @@ class Runner:
                 self.host.kill()
                 self.storage.discard_staging(task.id)
                 self.store.release(task.id, self.id)
-                log.info("task %s QUEUED (worker %s shutting down)", task.id, self.id)
+                log.info("task %s QUEUED (worker %s shutting down)", task.id, self.id,
+                         extra={"task_id": task.id})
                 return
 
             self.heartbeat()
@@ -140,7 +142,8 @@ class Runner:
             self.host.restart()
         if reason == "lost":  # deleted, or reaped after a stall: not ours to finish
             self.storage.discard_staging(task.id)
-            log.info("task %s is no longer held by %s; dropped", task.id, self.id)
+            log.info("task %s is no longer held by %s; dropped", task.id, self.id,
+                     extra={"task_id": task.id})
             return
         self._end(task, Status.FAILURE, reason=reason)
 
@@ -150,16 +153,19 @@ class Runner:
             try:
                 self.storage.commit(task.id, staging, message[1])
             except (OSError, ValueError) as exc:
-                log.error("task %s: could not store outputs: %s", task.id, exc)
+                log.error("task %s: could not store outputs: %s", task.id, exc,
+                          extra={"task_id": task.id})
                 self._end(task, Status.FAILURE, reason=f"could not store outputs: {exc}")
                 return
             if not self.store.finish(task.id, self.id, Status.SUCCESS, outputs=message[1]):
                 # Deleted or canceled while the outputs were being moved: remove them.
                 if self.store.get(task.id) is None:
                     self.storage.delete_task(task.id)
-                log.info("task %s finished but is no longer held; outputs dropped", task.id)
+                log.info("task %s finished but is no longer held; outputs dropped", task.id,
+                         extra={"task_id": task.id})
                 return
-            log.info("task %s SUCCESS outputs=%d", task.id, len(message[1]))
+            log.info("task %s SUCCESS outputs=%d", task.id, len(message[1]),
+                     extra={"task_id": task.id})
         elif kind == "canceled":
             self._end(task, Status.FAILURE, reason="canceled")
         else:
@@ -168,7 +174,8 @@ class Runner:
     def _end(self, task: Task, status: Status, reason: str) -> None:
         self.storage.discard_staging(task.id)
         if self.store.finish(task.id, self.id, status, fail_reason=reason):
-            log.info("task %s %s reason=%r", task.id, status.value, reason)
+            log.info("task %s %s reason=%r", task.id, status.value, reason,
+                     extra={"task_id": task.id})
 
 
 def worker_main(settings: Settings) -> None:

@@ -74,7 +74,8 @@ class Supervisor:
         for reaped in self.store.reap():
             if reaped.status == Status.FAILURE:
                 self.storage.discard_staging(reaped.task_id)
-            log.warning("task %s lease expired -> %s", reaped.task_id, reaped.status.value)
+            log.warning("task %s lease expired -> %s", reaped.task_id, reaped.status.value,
+                        extra={"task_id": reaped.task_id})
         self.store.forget_workers(older_than_seconds=300)
 
     def stop(self) -> None:
