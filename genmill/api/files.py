@@ -1,9 +1,11 @@
 """Output files: the URLs both dialects hand out, and the local API's stream/download.
 
-Range requests follow RFC 9110 (Starlette's FileResponse: `a-b`, `a-`, `-n`, 206 with
-Content-Range, 416 with `bytes */size`, If-Range); this module adds the conditional
-GET (If-None-Match / If-Modified-Since -> 304) and RFC 6266 attachment names. A request
-with several ranges gets a correct `multipart/byteranges` answer.
+Files come from the `Storage` as `StoredFile`s, served one of three ways: a file on this
+machine's disk by Starlette's FileResponse (pathsend under granian; Range `a-b`, `a-`,
+`-n`, 206 with Content-Range, 416 with `bytes */size`, If-Range, multipart/byteranges);
+a remote object proxied in ranges (one range per request; several get the whole file, as
+RFC 9110 allows); or a redirect to a URL the storage gives. This module adds the
+conditional GET (If-None-Match / If-Modified-Since -> 304) and RFC 6266 attachment names.
 
 `/tasks/{task_id}/{file}` needs no key (the 128-bit task id is the capability, as on the
 hosted service); `/api/v1/stream` and `/api/v1/download` are checked against the key
@@ -100,12 +102,12 @@ def file_response(request: Request, storage: Storage, file: StoredFile,
     media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
     if file.sendfile_path is not None:
         # Range, If-Range and multipart/byteranges by Starlette; whole files by pathsend.
-        response = OutputFile(file.sendfile_path, headers=headers, media_type=media_type,
-                              stat_result=_stat(file))
-        return response
+        return OutputFile(file.sendfile_path, headers=headers, media_type=media_type,
+                          stat_result=_stat(file))
     # A remote object: proxy its bytes (one range at most).
-    wanted = None if request.headers.get("if-range", file.etag) != file.etag else \
-        _single_range(request.headers.get("range"), file.size)
+    wanted = None
+    if request.headers.get("if-range", file.etag) == file.etag:  # else: changed, send all
+        wanted = _single_range(request.headers.get("range"), file.size)
     if request.method == "HEAD":
         headers["content-length"] = str(file.size)
         return Response(status_code=200, headers=headers, media_type=media_type)
