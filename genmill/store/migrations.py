@@ -91,6 +91,13 @@ def applied_version(conn: Connection) -> int:
     return max(versions, default=0)
 
 
+def is_current(conn: Connection) -> bool:
+    """Every migration is applied (a read: takes no lock)."""
+    if not conn.dialect.has_table(conn, schema.schema_version.name):
+        return False
+    return applied_version(conn) >= MIGRATIONS[-1][0]
+
+
 def migrate(conn: Connection) -> list[int]:
     """Apply pending migrations on a connection that holds the migration lock."""
     schema.schema_version.create(conn, checkfirst=True)

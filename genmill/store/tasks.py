@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, delete, exists, func, insert, select, update
 
 from genmill.domain import Kind, Status, Task, TaskStatus
 from genmill.store.connector import Database
@@ -27,6 +27,12 @@ _STATUSES = {status.value: status for status in Status}
 _GET_STATUS = select(*(tasks.c[name] for name in _STATUS_FIELDS)).where(
     tasks.c.id == bindparam("task_id")
 )
+
+
+_ANY_QUEUED = select(exists().where(tasks.c.status == bindparam("queued")))
+
+
+_QUEUED_ARGS = {"queued": Status.QUEUED.value}
 
 
 def _row_to_task(row: Row[Any] | tuple) -> Task:
@@ -172,6 +178,10 @@ class TaskStore:
             )
             .returning(*_COLUMNS)
         )
+        if self.db.is_sqlite and not self.db.fetch_one(_ANY_QUEUED, _QUEUED_ARGS)[0]:
+            # Idle SQLite workers ask many times a second: asking with a read leaves the
+            # write lock to submits (a BEGIN IMMEDIATE per poll starved other writers).
+            return None
         with self.db.write() as conn:
             row = conn.execute(stmt).first()
         return _row_to_task(row) if row else None
