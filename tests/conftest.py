@@ -168,6 +168,17 @@ def server(tmp_path_factory) -> Iterator[LiveServer]:
     live.stop()
 
 
+def wait_for(predicate, timeout: float, interval: float = 0.05):
+    """Poll `predicate` until it returns something truthy (returned); fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
 def wait_final(client: httpx.Client, path: str, timeout: float = 30) -> dict:
     """Poll a Siray status path until SUCCESS or FAILURE."""
     deadline = time.monotonic() + timeout
