@@ -46,8 +46,12 @@ class Database:
         if self.dialect == "sqlite":
             self.engine = self._sqlite_engine(parsed)
         elif self.dialect == "postgresql":
+            # READ COMMITTED whatever the server's default: each statement sees what was
+            # committed before it began, which the claim (SKIP LOCKED) and the count after
+            # a per-owner lock (serialize_owner) rely on.
             self.engine = create_engine(
-                self.url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+                self.url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True,
+                isolation_level="READ COMMITTED",
             )
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
