@@ -86,13 +86,14 @@ class Server:
                        self.factory]
         self.process = subprocess.Popen(command, env=self.env, cwd=REPO,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
                 httpx.get(self.url + "/healthz", timeout=1)
                 return self
             except httpx.HTTPError:
                 time.sleep(0.1)
+        self.__exit__()  # else nothing stops it: the with block never began
         raise RuntimeError("server did not start")
 
     def __exit__(self, *exc) -> None:
