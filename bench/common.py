@@ -98,7 +98,11 @@ class Server:
 
     def __exit__(self, *exc) -> None:
         self.process.terminate()
-        self.process.wait(30)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:  # still starting up, before its signal handlers
+            self.process.kill()
+            self.process.wait()
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
