@@ -86,18 +86,23 @@ class Server:
                        self.factory]
         self.process = subprocess.Popen(command, env=self.env, cwd=REPO,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
                 httpx.get(self.url + "/healthz", timeout=1)
                 return self
             except httpx.HTTPError:
                 time.sleep(0.1)
+        self.__exit__()  # else nothing stops it: the with block never began
         raise RuntimeError("server did not start")
 
     def __exit__(self, *exc) -> None:
         self.process.terminate()
-        self.process.wait(30)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:  # still starting up, before its signal handlers
+            self.process.kill()
+            self.process.wait()
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}

@@ -100,7 +100,7 @@ class LiveServer:
             env=self.env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # generous: a shared, busy machine starts slowly
         path = "/readyz" if wait_ready and self.workers else "/healthz"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -166,6 +166,17 @@ def server(tmp_path_factory) -> Iterator[LiveServer]:
     live = LiveServer(tmp_path_factory.mktemp("live") / "data").start()
     yield live
     live.stop()
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.05):
+    """Poll `predicate` until it returns something truthy (returned); fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
 
 
 def wait_final(client: httpx.Client, path: str, timeout: float = 30) -> dict:

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -165,7 +164,8 @@ def _start_and_interrupt(genmill, tmp_path, *extra: str) -> tuple[str, subproces
     )
     task_id = process.stderr.readline().strip().removeprefix("submitted ")
     assert task_id.startswith("image_"), task_id
-    time.sleep(0.5)  # inside wait()
+    first_update = process.stderr.readline()  # printed by wait()'s on_update: inside wait()
+    assert first_update.startswith(task_id), first_update
     process.send_signal(signal.SIGINT)
     return task_id, process
 

@@ -136,13 +136,11 @@ def test_cancel_ends_a_queued_task_at_once(store):
 def test_reaper_requeues_then_fails_after_max_attempts(store):
     task = make_task(max_attempts=2)
     store.insert(task)
-    store.claim("w1", 0.01)
-    time.sleep(0.05)
+    store.claim("w1", -1)  # a lease that already ran out
     assert [(r.task_id, r.status) for r in store.reap()] == [(task.id, Status.QUEUED)]
     assert store.get(task.id).status == Status.QUEUED
-    again = store.claim("w2", 0.01)
+    again = store.claim("w2", -1)
     assert again.id == task.id and again.attempts == 2
-    time.sleep(0.05)
     assert [(r.task_id, r.status) for r in store.reap()] == [(task.id, Status.FAILURE)]
     failed = store.get(task.id)
     assert failed.status == Status.FAILURE and "worker lost" in failed.fail_reason
@@ -209,9 +207,8 @@ def test_list_totals_stay_exact_through_every_transition(store):
     for task in made:
         store.insert(task)
     store.claim("w", 30)
-    second = store.claim("w", 0.01)
+    second = store.claim("w", -1)  # its lease already ran out
     store.finish(made[0].id, "w", Status.SUCCESS, outputs=[])
-    time.sleep(0.05)
     store.reap()  # the second goes back to QUEUED
     store.cancel(made[2].id)
     store.delete(made[3].id)
@@ -245,8 +242,7 @@ def test_every_move_the_store_makes_is_one_the_state_machine_allows(store):
     moves(a.id, lambda: store.claim("w", 30))
     moves(a.id, lambda: store.finish(a.id, "w", Status.SUCCESS))   # -> SUCCESS
     moves(b.id, lambda: store.cancel(b.id))                        # QUEUED -> FAILURE
-    moves(c.id, lambda: store.claim("w", 0.01))
-    time.sleep(0.05)
+    moves(c.id, lambda: store.claim("w", -1))  # its lease already ran out
     assert moves(c.id, store.reap) == Status.FAILURE               # lost, out of attempts
 
 
@@ -360,4 +356,122 @@ def test_sqlite_change_feed_keeps_the_newest_changes(tmp_path):
             select(func.count(), func.min(task_changes.c.seq), func.max(task_changes.c.seq))
         ).one()
     assert (count, first, last) == (CHANGES_KEPT, 6, CHANGES_KEPT + 5)
+    db.dispose()
+
+
+def test_migrations_run_in_one_transaction_all_or_nothing(database_url, monkeypatch):
+    """A step that fails undoes the steps before it too: the database stays as it was."""
+    from sqlalchemy import inspect
+
+    from genmill.store import migrations
+
+    def broken(conn) -> None:
+        raise RuntimeError("step 2 fails")
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", [MIGRATIONS[0], (2, broken)])
+    db = Database(database_url)
+    with pytest.raises(RuntimeError, match="step 2 fails"):
+        db.migrate()
+    assert inspect(db.engine).get_table_names() == []  # step 1's tables are gone too
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
+    assert db.migrate() == [v for v, _ in MIGRATIONS]  # and a retry applies them all
+    db.dispose()
+
+
+def _changes(db: Database) -> list[str]:
+    from sqlalchemy import select
+
+    from genmill.store.schema import task_changes
+
+    with db.read() as conn:
+        return list(conn.execute(select(task_changes.c.task_id).order_by(task_changes.c.seq))
+                    .scalars())
+
+
+def test_sqlite_change_feed_logs_only_what_a_poll_shows(tmp_path):
+    """Lease renewals (a running task's heartbeat), a cancel flag and a message-only
+    update leave the feed, and so the status memo, alone; what a poll shows does not."""
+    store = TaskStore(Database(f"sqlite:///{tmp_path / 'store.db'}"))
+    store.db.migrate()
+    task = make_task()
+    store.insert(task)
+    store.claim("w1", 30)
+    assert _changes(store.db) == [task.id, task.id]  # inserted, claimed
+
+    assert store.renew(task.id, "w1", 30).held
+    store.cancel(task.id)  # running: only flags it for the worker
+    assert store.set_progress(task.id, "w1", 0, "same progress, new message")
+    assert _changes(store.db) == [task.id, task.id]
+
+    assert store.set_progress(task.id, "w1", 40, "")
+    assert store.finish(task.id, "w1", Status.FAILURE, fail_reason="canceled")
+    assert _changes(store.db) == [task.id] * 4
+    store.db.dispose()
+
+
+def test_sqlite_database_at_version_3_upgrades_to_the_narrow_feed(tmp_path, monkeypatch):
+    """A database made by the release before keeps its tasks and feed through migration 4."""
+    from genmill.store import migrations
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:3])
+    old = TaskStore(Database(url))
+    assert old.db.migrate() == [1, 2, 3]
+    task = make_task()
+    old.insert(task)
+    old.claim("w1", 30)
+    old.renew(task.id, "w1", 30)
+    assert _changes(old.db) == [task.id] * 3  # version 3 logged the renewal too
+    old.db.dispose()
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
+    new = TaskStore(Database(url))
+    assert new.db.migrate() == [4]
+    new.renew(task.id, "w1", 30)
+    assert _changes(new.db) == [task.id] * 3
+    new.set_progress(task.id, "w1", 10, "")
+    assert _changes(new.db) == [task.id] * 4
+    assert new.get(task.id).progress == 10
+    new.db.dispose()
+
+
+def test_insert_under_a_limit_counts_only_waiting_and_running_tasks(store):
+    first, second = make_task(), make_task()
+    assert store.insert(first, max_unfinished=2)
+    assert store.insert(second, max_unfinished=2)
+    third = make_task()
+    assert not store.insert(third, max_unfinished=2)
+    assert store.get(third.id) is None  # nothing stored
+    assert store.insert(make_task(owner="bob"), max_unfinished=2)  # per owner
+    store.claim("w1", 30)  # running still counts
+    assert not store.insert(third, max_unfinished=2)
+    store.cancel(second.id)  # ended
+    assert store.insert(third, max_unfinished=2)
+    assert store.count_unfinished("alice") == 2
+
+
+def test_insert_under_a_limit_is_atomic_across_connections(database_url):
+    """Concurrent inserts of one owner, each on a connection of its own (as the submit
+    threads of several server processes are): exactly `limit` get in."""
+    db = Database(database_url)
+    db.migrate()
+    limit, tries = 3, 24
+    stores = [TaskStore(Database(database_url)) for _ in range(tries)]
+    start = threading.Barrier(tries)
+    results: list[bool] = []
+
+    def submit(own: TaskStore) -> None:
+        task = make_task()
+        start.wait()
+        results.append(own.insert(task, max_unfinished=limit))
+
+    threads = [threading.Thread(target=submit, args=(own,)) for own in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * (tries - limit) + [True] * limit
+    assert TaskStore(db).count_unfinished("alice") == limit
+    for own in stores:
+        own.db.dispose()
     db.dispose()

@@ -112,11 +112,6 @@ class TaskService:
             priority=priority,
             time_limit=spec.time_limit,
         )
-        limit = self.max_pending_per_key
-        if limit and self.store.count_unfinished(owner) >= limit:
-            raise TooManyTasks(
-                f"this key already has {limit} tasks waiting or running; retry when one ends"
-            )
         pending = self._check_inputs(raw_inputs)
         if spec.mode.needs_image and not pending:
             raise InvalidRequest(f"image: {spec.id} needs an input image (URL or data: URL)",
@@ -125,8 +120,12 @@ class TaskService:
             if inline is not None:
                 self.storage.save_input(task.id, record["stored"], inline.data)
             task.inputs.append(record)
+        limit = self.max_pending_per_key
         try:
-            self.store.insert(task)
+            if not self.store.insert(task, max_unfinished=limit):  # counts atomically
+                raise TooManyTasks(
+                    f"this key already has {limit} tasks waiting or running; retry when one ends"
+                )
         except Exception:
             self.storage.delete_task(task.id)  # no orphaned input files
             raise

@@ -25,6 +25,7 @@ from genmill.store.migrations import is_current, migrate
 
 NOTIFY_CHANNEL = "genmill_tasks"
 _PG_MIGRATION_LOCK = 0x67656E6D  # "genm": any fixed key shared by all genmill processes
+_PG_OWNER_LOCKS = 0x67656E6F  # "geno": the first key of per-owner locks (serialize_owner)
 
 
 def normalize_url(url: str) -> str:
@@ -45,8 +46,12 @@ class Database:
         if self.dialect == "sqlite":
             self.engine = self._sqlite_engine(parsed)
         elif self.dialect == "postgresql":
+            # READ COMMITTED whatever the server's default: each statement sees what was
+            # committed before it began, which the claim (SKIP LOCKED) and the count after
+            # a per-owner lock (serialize_owner) rely on.
             self.engine = create_engine(
-                self.url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+                self.url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True,
+                isolation_level="READ COMMITTED",
             )
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
@@ -147,6 +152,19 @@ class Database:
         """Inside a write transaction: wake idle workers once it commits."""
         if self.dialect == "postgresql":
             conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+
+    def serialize_owner(self, conn: Connection, owner: str) -> None:
+        """Inside a write transaction: wait until no other transaction that called this
+        for `owner` is open, so a count of the owner's rows stays true until commit.
+
+        SQLite needs nothing: BEGIN IMMEDIATE already serializes all writers. PostgreSQL
+        takes a transaction-scoped advisory lock on a hash of the owner (two 32-bit keys:
+        a key space of their own, apart from the migration lock's single 64-bit key); a
+        hash collision only makes two owners take turns.
+        """
+        if self.dialect == "postgresql":
+            conn.execute(text(f"SELECT pg_advisory_xact_lock({_PG_OWNER_LOCKS}, hashtext(:owner))"),
+                         {"owner": owner})
 
     def migrate(self) -> list[int]:
         # Every process migrates at start; most find nothing to do. Look first with a

@@ -1,4 +1,10 @@
-"""Versioned schema migrations, applied in order at start, each in its own transaction.
+"""Versioned schema migrations, applied in order at start.
+
+All pending migrations run in one transaction, with their version rows: both databases
+have transactional DDL, so a start either brings the schema to the newest version or,
+if any step fails, leaves it exactly as it found it. A database is then only ever at a
+version some release wrote and ran against, never at one in between that no code was
+tested on; and a failed upgrade can be retried, or the previous release run, as is.
 
 Append a new (version, function) pair to change the schema; never edit an applied one.
 """
@@ -79,10 +85,34 @@ def _v3_task_changes(conn: Connection) -> None:
     )
 
 
+# The columns a poll shows (genmill.domain.TaskStatus), as of version 4. Spelled out
+# rather than derived from TaskStatus: an applied migration must not change with the code.
+_SHOWN = ("id", "kind", "action", "model", "owner", "status", "progress", "outputs",
+          "fail_reason", "submit_time", "start_time", "finish_time")
+
+
+def _v4_task_changes_shown_only(conn: Connection) -> None:
+    """Feed only updates that change what a poll shows (SQLite).
+
+    Version 3 logged every UPDATE: each lease renewal (a running task's heartbeat, every
+    few seconds) wrote a change row, pruned one, and dropped the task's remembered
+    status although no poll could tell the difference.
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    changed = " OR ".join(f"OLD.{name} IS NOT NEW.{name}" for name in _SHOWN)
+    conn.exec_driver_sql("DROP TRIGGER tasks_changed_update")
+    conn.exec_driver_sql(
+        f"CREATE TRIGGER tasks_changed_update AFTER UPDATE OF {', '.join(_SHOWN)} ON tasks "
+        f"WHEN {changed} BEGIN INSERT INTO task_changes (task_id) VALUES (NEW.id); END"
+    )
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_task_counts),
     (3, _v3_task_changes),
+    (4, _v4_task_changes_shown_only),
 ]
 
 
@@ -99,7 +129,8 @@ def is_current(conn: Connection) -> bool:
 
 
 def migrate(conn: Connection) -> list[int]:
-    """Apply pending migrations on a connection that holds the migration lock."""
+    """Apply pending migrations inside the caller's transaction, which holds the
+    migration lock (one transaction for all of them: see the module docstring)."""
     schema.schema_version.create(conn, checkfirst=True)
     current = applied_version(conn)
     done = []

@@ -69,8 +69,9 @@ task_counts = Table(
     Column("n", Integer, nullable=False),
 )
 
-# SQLite only (migration 3): the id of every task inserted, updated or deleted, in commit
-# order, appended by triggers; the newest CHANGES_KEPT are kept. It tells the status memo
+# SQLite only (migrations 3 and 4): the id of every task inserted, deleted or updated in a
+# column a poll shows (not lease renewals), in commit order, appended by triggers; the
+# newest CHANGES_KEPT are kept. It tells the status memo
 # of a server process which remembered statuses a commit made stale (store/status_memo.py).
 CHANGES_KEPT = 10_000
 task_changes = Table(

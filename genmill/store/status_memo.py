@@ -3,7 +3,7 @@
 A task is polled far more often than it changes: a finished one never changes again, a
 running one at most twice a second. The memo keeps the statuses it read, and at the
 start of each loop turn, inside the turn's read transaction, drops those of the tasks
-that `task_changes` says were inserted, updated or deleted since the last turn (all of
+that `task_changes` says were inserted, changed or deleted since the last turn (all of
 them if it fell more than `CHANGES_KEPT` changes behind). A remembered status is thus
 served only while its task is unchanged in the snapshot the poll reads.
 """

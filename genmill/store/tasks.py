@@ -28,6 +28,12 @@ _GET_STATUS = select(*(tasks.c[name] for name in _STATUS_FIELDS)).where(
     tasks.c.id == bindparam("task_id")
 )
 
+# Waiting or running tasks of one owner, summed from the trigger-kept counts.
+_UNFINISHED = select(func.coalesce(func.sum(task_counts.c.n), 0)).where(
+    task_counts.c.owner == bindparam("owner"),
+    task_counts.c.status.not_in([Status.SUCCESS.value, Status.FAILURE.value]),
+)
+
 
 _ANY_QUEUED = select(exists().where(tasks.c.status == bindparam("queued")))
 
@@ -79,11 +85,22 @@ class TaskStore:
 
     # -- submit and read -------------------------------------------------------------
 
-    def insert(self, task: Task) -> None:
+    def insert(self, task: Task, max_unfinished: int = 0) -> bool:
+        """Store a new task. With `max_unfinished` > 0, only while its owner has fewer
+        tasks waiting or running: False, and nothing stored, when it has that many.
+
+        The count and the insert are one step. Concurrent inserts of one owner take
+        turns (`Database.serialize_owner`), so each counts the ones committed before it.
+        """
         with self.db.write() as conn:
+            if max_unfinished:
+                self.db.serialize_owner(conn, task.owner)
+                if conn.execute(_UNFINISHED, {"owner": task.owner}).scalar_one() >= max_unfinished:
+                    return False
             conn.execute(insert(tasks).values(**_task_to_values(task)))
             if task.status == Status.QUEUED:
                 self.db.notify_new_work(conn)
+        return True
 
     def get(self, task_id: str) -> Task | None:
         row = self.db.fetch_one(_GET_BY_ID, {"task_id": task_id})
@@ -140,14 +157,8 @@ class TaskStore:
 
     def count_unfinished(self, owner: str) -> int:
         """Tasks of this owner that are waiting or running (from the kept counts)."""
-        finals = [Status.SUCCESS.value, Status.FAILURE.value]
         with self.db.read() as conn:
-            total = conn.execute(
-                select(func.coalesce(func.sum(task_counts.c.n), 0)).where(
-                    task_counts.c.owner == owner, task_counts.c.status.not_in(finals)
-                )
-            ).scalar_one()
-        return int(total)
+            return int(conn.execute(_UNFINISHED, {"owner": owner}).scalar_one())
 
     # -- the queue -------------------------------------------------------------------
 
