@@ -12,6 +12,7 @@ from genmill.api.errors import install_error_handlers
 from genmill.api.middleware import AccessLog, BodyLimit
 from genmill.components import Components
 from genmill.config import Settings
+from genmill.lifetime import follow_server_process
 from genmill.logs import setup_logging
 
 DESCRIPTION = """Self-hosted asynchronous media generation.
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """Factory for ASGI servers started by `genmill serve` (settings come from GENMILL_*)."""
+    follow_server_process()
     settings = Settings()
     setup_logging(settings.log_json)
     return create_app(settings)

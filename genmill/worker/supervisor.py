@@ -2,12 +2,17 @@
 
 One supervisor per `genmill serve` or `genmill worker`; several on many machines may share
 one database (reaping is a single atomic UPDATE, safe to run from each).
+
+The watch loop survives any error: a database outage is retried with backoff (workers
+are still restarted meanwhile). When a worker dies, its leases end at once so that its
+task is re-queued on the next reap rather than after the lease period.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import socket
 import threading
 import time
@@ -15,6 +20,8 @@ import time
 from genmill.components import Components
 from genmill.config import Settings
 from genmill.domain import Status
+from genmill.store.errors import StoreUnavailable
+from genmill.worker.retry import Backoff
 from genmill.worker.runner import worker_main
 
 log = logging.getLogger("genmill.supervisor")
@@ -37,7 +44,7 @@ class Supervisor:
         self.db, self.store, self.storage = parts.database, parts.store, parts.storage
 
     def _spawn(self, slot: int) -> None:
-        process = self._ctx.Process(target=worker_main, args=(self.settings,),
+        process = self._ctx.Process(target=worker_main, args=(self.settings, os.getpid()),
                                     name=f"genmill-worker-{slot}")
         process.start()
         self._processes[slot] = process
@@ -53,22 +60,54 @@ class Supervisor:
 
     def _watch(self) -> None:
         died_at: dict[int, float] = {}
+        gone: list[int] = []  # dead workers whose leases are still to be ended
+        backoff = Backoff(first=REAP_INTERVAL / 2, cap=5.0)
+        retry_at = 0.0
+        reap_after = 0.0
         while not self._stopping.wait(REAP_INTERVAL / 2):
-            for slot, process in enumerate(self._processes):
-                if process is None or process.is_alive() or self._stopping.is_set():
-                    continue
-                # Wait a moment so a worker that crashes at start does not spin.
-                died_at.setdefault(slot, time.monotonic())
-                if time.monotonic() - died_at[slot] >= RESTART_DELAY:
-                    log.warning("worker pid %s exited with %s; restarting", process.pid,
-                                process.exitcode)
-                    del died_at[slot]
-                    self.store.worker_process_gone(socket.gethostname(), process.pid)
-                    self._spawn(slot)
             try:
-                self.reap_once()
-            except Exception:  # a database hiccup must not stop the supervisor
-                log.exception("reaping failed")
+                self._restart_dead(died_at, gone)
+                if time.monotonic() < retry_at:
+                    continue
+                while gone:
+                    self.release_worker(gone[0])
+                    gone.pop(0)
+                if time.monotonic() >= reap_after:
+                    self.reap_once()
+                if backoff.failures:
+                    log.info("database back after %d failed tries", backoff.failures)
+                    backoff.reset()
+                    # Live workers renew within a second of the database's return: give
+                    # them that time before reaping the leases that ran out meanwhile.
+                    reap_after = time.monotonic() + max(1.5, self.settings.lease_seconds / 3)
+            except StoreUnavailable as exc:
+                if backoff.failures == 0:
+                    log.warning("database unavailable (%s); the supervisor keeps going", exc)
+                retry_at = time.monotonic() + backoff.next_delay()
+            except Exception:  # a bug must not stop the supervisor: restarts go on
+                log.exception("supervisor round failed")
+                retry_at = time.monotonic() + backoff.next_delay()
+
+    def _restart_dead(self, died_at: dict[int, float], gone: list[int]) -> None:
+        for slot, process in enumerate(self._processes):
+            if process is None or process.is_alive() or self._stopping.is_set():
+                continue
+            if slot not in died_at:
+                died_at[slot] = time.monotonic()
+                gone.append(process.pid)  # its task is re-queued now, not after its lease
+            # Wait a moment so a worker that crashes at start does not spin.
+            if time.monotonic() - died_at[slot] >= RESTART_DELAY:
+                log.warning("worker pid %s exited with %s; restarting", process.pid,
+                            process.exitcode)
+                del died_at[slot]
+                self._spawn(slot)
+
+    def release_worker(self, pid: int) -> None:
+        """A worker died without signing off: forget it and end its leases now."""
+        host = socket.gethostname()
+        self.store.worker_process_gone(host, pid)
+        if self.store.expire_leases_of(host, pid):
+            self.reap_once()
 
     def reap_once(self) -> None:
         for reaped in self.store.reap():
