@@ -10,6 +10,7 @@ from genmill.api import files, health, local, local_videos, siray
 from genmill.api.auth import Authenticate
 from genmill.api.errors import install_error_handlers
 from genmill.api.middleware import AccessLog, BodyLimit
+from genmill.api.openapi import document_errors
 from genmill.components import Components
 from genmill.config import Settings
 from genmill.lifetime import follow_server_process
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for route in app.routes:
                 if isinstance(route, siray.StatusRoute):
                     schema["paths"][route.path] = route.openapi_operation
-            app.openapi_schema = schema
+            app.openapi_schema = document_errors(schema)
         return app.openapi_schema
 
     app.openapi = openapi

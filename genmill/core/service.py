@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from genmill.core import inputs as input_checks
 from genmill.core.errors import InvalidRequest, NotFound, TooManyTasks
+from genmill.core.param_checks import refuse_bools_for_numbers, refuse_non_finite
 from genmill.domain import Kind, Status, Task, TaskStatus, new_task_id
 from genmill.engines.base import ModelSpec
 from genmill.engines.params import MAX_SEED
@@ -88,14 +89,17 @@ class TaskService:
         spec = self.resolve_model(body.pop("model", None), kind)
         raw_inputs = {name: body.pop(name) for name in INPUT_FIELDS if name in body}
         priority = body.pop("priority", 0)
-        if not isinstance(priority, int) or not -100 <= priority <= 100:
+        if (not isinstance(priority, int) or isinstance(priority, bool)
+                or not -100 <= priority <= 100):
             raise InvalidRequest("priority: must be an integer from -100 to 100", "priority")
         try:
             params = spec.params.model_validate(body)
         except ValidationError as exc:
             message, field = describe_validation_error(exc)
             raise InvalidRequest(message, field) from None
+        refuse_bools_for_numbers(body, params)
         values = params.model_dump(mode="json")
+        refuse_non_finite(values)
         if values.get("seed", 0) == -1:
             values["seed"] = secrets.randbelow(MAX_SEED + 1)
 
