@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
@@ -15,6 +17,7 @@ from genmill.components import Components
 from genmill.config import Settings
 from genmill.lifetime import follow_server_process
 from genmill.logs import setup_logging
+from genmill.store.errors import StoreUnavailable
 
 DESCRIPTION = """Self-hosted asynchronous media generation.
 
@@ -26,7 +29,7 @@ the output URLs. Two dialects: the Siray API (`/v1`) and the local task API (`/a
 def create_app(settings: Settings | None = None) -> FastAPI:
     parts = Components(settings or Settings())
     settings = parts.settings
-    parts.database.migrate()
+    _migrate(parts)
     app = FastAPI(title="genmill", version=__version__, description=DESCRIPTION)
     app.state.components = parts
     install_error_handlers(app, settings.max_body_bytes)
@@ -61,6 +64,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Authenticate, keys=parts.keys)
     app.add_middleware(AccessLog)
     return app
+
+
+MIGRATE_PATIENCE = 60.0  # seconds a starting app waits for a busy or restarting database
+
+
+def _migrate(parts: Components) -> None:
+    """Bring the schema up to date, waiting out a database that is busy (SQLite writers
+    under heavy load) or restarting, rather than failing the server's start."""
+    deadline = time.monotonic() + MIGRATE_PATIENCE
+    delay = 0.1
+    while True:
+        try:
+            parts.database.migrate()
+            return
+        except StoreUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(2.0, delay * 2)
 
 
 def app_from_env() -> FastAPI:

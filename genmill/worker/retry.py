@@ -16,6 +16,7 @@ from typing import TypeVar
 from genmill.store.errors import StoreUnavailable
 
 T = TypeVar("T")
+MAX_DELAY = 2.0  # the longest a worker waits between two tries
 log = logging.getLogger("genmill.worker")
 
 
@@ -23,7 +24,7 @@ class Backoff:
     """Delays that double from `first` up to `cap`, with jitter so that many workers
     coming back at once do not hit the database in step."""
 
-    def __init__(self, first: float = 0.1, cap: float = 2.0) -> None:
+    def __init__(self, first: float = 0.1, cap: float = MAX_DELAY) -> None:
         self.first, self.cap = first, cap
         self.failures = 0
 

@@ -21,10 +21,19 @@ from genmill.components import Components
 from genmill.config import Settings
 from genmill.domain import Status
 from genmill.store.errors import StoreUnavailable
-from genmill.worker.retry import Backoff
+from genmill.worker.retry import MAX_DELAY, Backoff
 from genmill.worker.runner import worker_main
 
 log = logging.getLogger("genmill.supervisor")
+
+# granian forks its HTTP worker from this process while the supervisor thread may be in
+# the middle of a SQLite transaction. A forked child inherits SQLite's in-process lock
+# bookkeeping but not the locks: its first write then waits for a lock nobody holds
+# ("database is locked" after 30 s, and the server fails to start). A fork therefore
+# waits for the supervisor's round to end, and no round starts during a fork.
+_FORK_GUARD = threading.RLock()
+os.register_at_fork(before=_FORK_GUARD.acquire, after_in_parent=_FORK_GUARD.release,
+                    after_in_child=_FORK_GUARD.release)
 
 REAP_INTERVAL = 1.0
 RESTART_DELAY = 1.0
@@ -42,6 +51,11 @@ class Supervisor:
                                         daemon=True)
         parts = Components(settings, pool_size=1)
         self.db, self.store, self.storage = parts.database, parts.store, parts.storage
+        self._died_at: dict[int, float] = {}  # slot -> when its worker was seen dead
+        self._gone: list[int] = []  # pids of dead workers whose leases are still to end
+        self._backoff = Backoff(first=REAP_INTERVAL / 2, cap=5.0)
+        self._retry_at = 0.0  # after a database failure: when to try again
+        self._reap_after = 0.0  # after an outage: when reaping may resume
 
     def _spawn(self, slot: int) -> None:
         process = self._ctx.Process(target=worker_main, args=(self.settings, os.getpid()),
@@ -59,42 +73,45 @@ class Supervisor:
         return [p.pid for p in self._processes if p is not None and p.pid]
 
     def _watch(self) -> None:
-        died_at: dict[int, float] = {}
-        gone: list[int] = []  # dead workers whose leases are still to be ended
-        backoff = Backoff(first=REAP_INTERVAL / 2, cap=5.0)
-        retry_at = 0.0
-        reap_after = 0.0
         while not self._stopping.wait(REAP_INTERVAL / 2):
-            try:
-                self._restart_dead(died_at, gone)
-                if time.monotonic() < retry_at:
-                    continue
-                while gone:
-                    self.release_worker(gone[0])
-                    gone.pop(0)
-                if time.monotonic() >= reap_after:
-                    self.reap_once()
-                if backoff.failures:
-                    log.info("database back after %d failed tries", backoff.failures)
-                    backoff.reset()
-                    # Live workers renew within a second of the database's return: give
-                    # them that time before reaping the leases that ran out meanwhile.
-                    reap_after = time.monotonic() + max(1.5, self.settings.lease_seconds / 3)
-            except StoreUnavailable as exc:
-                if backoff.failures == 0:
-                    log.warning("database unavailable (%s); the supervisor keeps going", exc)
-                retry_at = time.monotonic() + backoff.next_delay()
-            except Exception:  # a bug must not stop the supervisor: restarts go on
-                log.exception("supervisor round failed")
-                retry_at = time.monotonic() + backoff.next_delay()
+            with _FORK_GUARD:
+                self._round()
 
-    def _restart_dead(self, died_at: dict[int, float], gone: list[int]) -> None:
+    def _round(self) -> None:
+        """Restart dead workers; then, unless waiting out an outage, end the leases of
+        dead workers and reap expired ones."""
+        try:
+            self._restart_dead()
+            if time.monotonic() < self._retry_at:
+                return
+            while self._gone:
+                self.release_worker(self._gone[0])
+                self._gone.pop(0)
+            if time.monotonic() >= self._reap_after:
+                self.reap_once()
+            if self._backoff.failures:
+                log.info("database back after %d failed tries", self._backoff.failures)
+                self._backoff.reset()
+                # Live workers retry their lease within MAX_DELAY of the database's
+                # return: give them that long before reaping leases that ran out meanwhile.
+                self._reap_after = (time.monotonic() + MAX_DELAY
+                                    + self.settings.lease_seconds / 3)
+        except StoreUnavailable as exc:
+            if self._backoff.failures == 0:
+                log.warning("database unavailable (%s); the supervisor keeps going", exc)
+            self._retry_at = time.monotonic() + self._backoff.next_delay()
+        except Exception:  # a bug must not stop the supervisor: restarts go on
+            log.exception("supervisor round failed")
+            self._retry_at = time.monotonic() + self._backoff.next_delay()
+
+    def _restart_dead(self) -> None:
+        died_at = self._died_at
         for slot, process in enumerate(self._processes):
             if process is None or process.is_alive() or self._stopping.is_set():
                 continue
             if slot not in died_at:
                 died_at[slot] = time.monotonic()
-                gone.append(process.pid)  # its task is re-queued now, not after its lease
+                self._gone.append(process.pid)  # re-queue its task now, not after its lease
             # Wait a moment so a worker that crashes at start does not spin.
             if time.monotonic() - died_at[slot] >= RESTART_DELAY:
                 log.warning("worker pid %s exited with %s; restarting", process.pid,
