@@ -68,7 +68,8 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 
 _LIST_PARAMETERS = [
-    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    {"name": "page", "in": "query",
+     "schema": {"type": "integer", "minimum": 1, "maximum": 1_000_000}},
     {"name": "page_size", "in": "query",
      "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
     {"name": "state", "in": "query", "schema": {"type": "integer", "enum": [4, 1, -1]}},

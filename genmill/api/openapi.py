@@ -52,7 +52,7 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[st
     parameters = operation.get("parameters", [])
     if parameters or "requestBody" in operation:
         statuses.append("400")
-    if not is_public(path.replace("{", "").replace("}", "")) and not _is_probe(path):
+    if not _is_public_path(path):
         statuses.append("401")
     if any(p.get("in") == "path" for p in parameters):
         statuses.append("404")
@@ -63,6 +63,11 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[st
     return statuses
 
 
+def _is_public_path(path: str) -> bool:
+    """Whether the auth layer lets this OpenAPI path template through without a key."""
+    return is_public(path.replace("{", "").replace("}", ""))
+
+
 def _is_probe(path: str) -> bool:
     return path in ("/healthz", "/readyz")
 
@@ -71,7 +76,10 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     """Add the error answers to every operation of `schema` (in place), and return it."""
     for path, operations in schema.get("paths", {}).items():
         shape = _LOCAL_ERROR if path.startswith(LOCAL_PREFIX) else _SIRAY_ERROR
+        public = _is_public_path(path)
         for method, operation in operations.items():
+            if public:
+                operation["security"] = []  # no key needed: the document must say so
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)  # validation errors are answered as 400
             for status in error_statuses(path, method, operation):

@@ -19,6 +19,7 @@ from genmill.engines.base import ModelSpec
 from genmill.engines.params import MAX_SEED
 from genmill.engines.registry import Registry, UnknownModel
 from genmill.storage import Storage
+from genmill.store.errors import StoreFull
 from genmill.store.tasks import TaskStore
 
 log = logging.getLogger("genmill.tasks")
@@ -231,8 +232,17 @@ class TaskService:
     def delete(self, owner: str, task_id: str) -> None:
         """Cancel if waiting or running, then remove the task and all its files."""
         task = self.get(owner, task_id)
-        if not task.status.is_final:
-            self.store.cancel(task_id)
-        self.store.delete(task_id)
+        try:
+            self._delete_row(task)
+        except StoreFull:
+            # Deleting is how a full disk is cleared: free the files first, then the
+            # database has room for the row's delete.
+            self.storage.delete_task(task_id)
+            self._delete_row(task)
         self.storage.delete_task(task_id)
         log.info("task %s deleted", task_id, extra={"task_id": task_id})
+
+    def _delete_row(self, task: Task) -> None:
+        if not task.status.is_final:
+            self.store.cancel(task.id)
+        self.store.delete(task.id)
