@@ -37,7 +37,7 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_status(server, t
          "--generation-database", "none", "--no-color", "--workers", "2",
          "--request-timeout", "30",
          "--report", "junit", "--report-junit-path", str(report)],
-        capture_output=True, text=True, timeout=240,
+        capture_output=True, text=True, timeout=240, cwd=tmp_path,
     )
     problems = []
     if report.exists():
