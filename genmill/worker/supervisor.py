@@ -10,6 +10,7 @@ task is re-queued on the next reap rather than after the lease period.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -73,8 +74,11 @@ class Supervisor:
         return [p.pid for p in self._processes if p is not None and p.pid]
 
     def _watch(self) -> None:
+        # Only SQLite keeps lock state in the process; a PostgreSQL round that waits on
+        # an unreachable server must not hold up a fork.
+        guard = _FORK_GUARD if self.db.is_sqlite else contextlib.nullcontext()
         while not self._stopping.wait(REAP_INTERVAL / 2):
-            with _FORK_GUARD:
+            with guard:
                 self._round()
 
     def _round(self) -> None:
