@@ -88,7 +88,7 @@ def children(pid: int) -> set[int]:
 
 def test_postgresql_outage_of_15_s_during_running_tasks(make_server, postgres_url):
     """Cut PostgreSQL for 15 s while two tasks run and two wait, and kill -9 a worker
-    in the middle of it: polls answer 503 with Retry-After, the supervisor survives
+    as the outage begins: polls answer 503 with Retry-After, the supervisor survives
     (it restarts the worker, and re-queues its task once the database is back), the
     other worker survives, and every task succeeds."""
     import psycopg
