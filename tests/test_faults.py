@@ -153,7 +153,8 @@ def test_sqlite_file_read_only_for_10_s_during_running_tasks(make_server):
     if probe.returncode != 0:
         pytest.skip(f"cannot make the database immutable here: {probe.stderr.strip()}")
     subprocess.run(["chattr", "-i", str(files[0])], check=True)
-    pids = set(server.worker_pids())
+    # /readyz is ready with one worker: wait for both before noting who they are.
+    pids = set(wait_until(lambda: len(p := server.worker_pids()) == 2 and p, 60))
     try:
         with server.client() as client:
             tasks = [submit(client, steps=30, step_ms=100) for _ in range(3)]
