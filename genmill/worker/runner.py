@@ -233,7 +233,9 @@ class Runner:
             except (OSError, ValueError) as exc:
                 log.error("task %s: could not store outputs: %s", task.id, exc,
                           extra={"task_id": task.id})
-                self._end(task, Status.FAILURE, reason=f"could not store outputs: {exc}")
+                no_space = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+                self._end(task, Status.FAILURE,
+                          reason=NO_SPACE if no_space else f"could not store outputs: {exc}")
                 return
             finished = self._persist(
                 lambda: self.store.finish(task.id, self.id, Status.SUCCESS,
