@@ -72,16 +72,25 @@ def serve(
         )
         raise typer.Exit(2)
     from genmill.components import Components
+    from genmill.lifetime import mark_server_process
     from genmill.server import run_http
     from genmill.worker.supervisor import Supervisor
 
     _migrate(Components(settings, pool_size=1))
+    # uvicorn re-raises the SIGTERM it caught once it has stopped serving; with the
+    # default action that would end this process before the workers are stopped.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    mark_server_process()
     supervisor = Supervisor(settings, settings.workers)
     supervisor.start()
     try:
         run_http(settings)
     finally:
         supervisor.stop()
+
+
+def _exit_on_sigterm(*_: object) -> None:
+    raise SystemExit(0)
 
 
 @app.command()

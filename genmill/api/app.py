@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
@@ -10,9 +12,12 @@ from genmill.api import files, health, local, local_videos, siray
 from genmill.api.auth import Authenticate
 from genmill.api.errors import install_error_handlers
 from genmill.api.middleware import AccessLog, BodyLimit
+from genmill.api.openapi import document_errors
 from genmill.components import Components
 from genmill.config import Settings
+from genmill.lifetime import follow_server_process
 from genmill.logs import setup_logging
+from genmill.store.errors import StoreUnavailable
 
 DESCRIPTION = """Self-hosted asynchronous media generation.
 
@@ -24,7 +29,7 @@ the output URLs. Two dialects: the Siray API (`/v1`) and the local task API (`/a
 def create_app(settings: Settings | None = None) -> FastAPI:
     parts = Components(settings or Settings())
     settings = parts.settings
-    parts.database.migrate()
+    _migrate(parts)
     app = FastAPI(title="genmill", version=__version__, description=DESCRIPTION)
     app.state.components = parts
     install_error_handlers(app, settings.max_body_bytes)
@@ -49,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for route in app.routes:
                 if isinstance(route, siray.StatusRoute):
                     schema["paths"][route.path] = route.openapi_operation
-            app.openapi_schema = schema
+            app.openapi_schema = document_errors(schema)
         return app.openapi_schema
 
     app.openapi = openapi
@@ -61,8 +66,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+MIGRATE_PATIENCE = 60.0  # seconds a starting app waits for a busy or restarting database
+
+
+def _migrate(parts: Components) -> None:
+    """Bring the schema up to date, waiting out a database that is busy (SQLite writers
+    under heavy load) or restarting, rather than failing the server's start."""
+    deadline = time.monotonic() + MIGRATE_PATIENCE
+    delay = 0.1
+    while True:
+        try:
+            parts.database.migrate()
+            return
+        except StoreUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(2.0, delay * 2)
+
+
 def app_from_env() -> FastAPI:
     """Factory for ASGI servers started by `genmill serve` (settings come from GENMILL_*)."""
+    follow_server_process()
     settings = Settings()
     setup_logging(settings.log_json)
     return create_app(settings)

@@ -7,6 +7,7 @@ answers `{"status": <http status>, "message": ...}`.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from genmill.core.errors import ServiceError
+from genmill.store.errors import StoreFull, StoreUnavailable
 
 log = logging.getLogger("genmill.api")
 
@@ -30,6 +32,8 @@ _TYPES = {
     415: "invalid_request_error",
     416: "invalid_request_error",
     429: "rate_limit_error",
+    503: "service_unavailable",
+    507: "insufficient_storage",
 }
 _CODES = {
     400: "invalid_request",
@@ -42,7 +46,13 @@ _CODES = {
     415: "unsupported_media_type",
     416: "range_not_satisfiable",
     429: "rate_limited",
+    503: "service_unavailable",
+    507: "insufficient_storage",
 }
+RETRY_AFTER_OUTAGE = 5  # seconds: a database restart or a lost connection
+RETRY_AFTER_FULL = 60  # seconds: someone has to free disk space
+NO_SPACE = ("no space left on device: the server's disk is full; delete old tasks "
+            "(DELETE /api/v1/tasks/{task_id}) or free space, then retry")
 LOCAL_PREFIX = "/api/v1"
 
 
@@ -124,7 +134,28 @@ def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
         return error_response(request.url.path, exc.status_code, message,
                               headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(StoreUnavailable)
+    async def _store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        if isinstance(exc, StoreFull):
+            return _no_space(request)
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return error_response(request.url.path, 503,
+                              "the database is unavailable right now; retry shortly",
+                              headers={"Retry-After": str(RETRY_AFTER_OUTAGE)})
+
+    @app.exception_handler(OSError)
+    async def _os_error(request: Request, exc: OSError) -> JSONResponse:
+        if exc.errno == errno.ENOSPC:  # an input file could not be saved
+            return _no_space(request)
+        raise exc  # a bug: the 500 handler below logs it
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(request.url.path, 500, "internal server error")
+
+
+def _no_space(request: Request) -> JSONResponse:
+    log.warning("%s %s: no space left on device", request.method, request.url.path)
+    return error_response(request.url.path, 507, NO_SPACE,
+                          headers={"Retry-After": str(RETRY_AFTER_FULL)})

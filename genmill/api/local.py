@@ -67,9 +67,22 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return value
 
 
+_LIST_PARAMETERS = [
+    {"name": "page", "in": "query",
+     "schema": {"type": "integer", "minimum": 1, "maximum": 1_000_000}},
+    {"name": "page_size", "in": "query",
+     "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+    {"name": "state", "in": "query", "schema": {"type": "integer", "enum": [4, 1, -1]}},
+    {"name": "kind", "in": "query", "schema": {"type": "string",
+                                                "enum": ["image", "video", "3d"]}},
+    {"name": "model", "in": "query", "schema": {"type": "string"}},
+]
+
+
 @router.get("/tasks", summary="List tasks, newest first",
             description="Query: `page` (1..), `page_size` (1-100), filters `state` "
-                        "(4, 1, -1), `kind` (image, video, 3d), `model`.")
+                        "(4, 1, -1), `kind` (image, video, 3d), `model`.",
+            openapi_extra={"parameters": _LIST_PARAMETERS})
 async def list_tasks(request: Request) -> Response:
     who = owner(request)
     page = _int_param(request, "page", 1, 1, 1_000_000)

@@ -88,7 +88,12 @@ def to_narrated_body(request: dict[str, Any]) -> dict[str, Any]:
                             "or 'url', or leave video_source out for generated backgrounds.")
     body: dict[str, Any] = {"model": MODEL, "script": script}
     images = []
-    for index, material in enumerate(fields.pop("video_materials", None) or []):
+    materials = fields.pop("video_materials", None)
+    if materials is None:
+        materials = []
+    if not isinstance(materials, list):
+        raise ApiError(400, "video_materials: must be a list of objects with a url")
+    for index, material in enumerate(materials):
         name = f"video_materials[{index}]"
         if not isinstance(material, dict) or not isinstance(material.get("url"), str):
             raise ApiError(400, f"{name}: must be an object with a url")

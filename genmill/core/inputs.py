@@ -66,19 +66,58 @@ def check_image_bytes(data: bytes, field: str) -> InlineImage:
             image.verify()  # walks the file's structure: catches truncation and corruption
     except InvalidRequest:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        # Pillow refuses to even open an image over twice its own pixel limit.
+        raise InvalidRequest(
+            f"{field}: image is over the {MAX_INPUT_PIXELS // 1_000_000}-megapixel limit",
+            field) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise InvalidRequest(f"{field}: not a decodable image (PNG, JPEG, WebP, GIF...)",
                              field) from None
     ext = _EXTENSIONS.get(fmt, fmt.lower() or "bin")
     return InlineImage(data, Image.MIME.get(fmt, "application/octet-stream"), ext)
 
 
+# IPv6 prefixes that carry an IPv4 address a translator or tunnel may deliver to:
+# NAT64 (RFC 6052, the last 32 bits) and IPv4-compatible addresses (RFC 4291, deprecated).
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: the IPv4 sits anywhere
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | None:
+    """The IPv4 addresses an IPv6 address hands traffic on to, [] when it embeds none,
+    None when it is a translation prefix whose embedded address cannot be told."""
+    found = []
+    if ip.ipv4_mapped:
+        found.append(ip.ipv4_mapped)
+    if ip.sixtofour:  # 2002::/16
+        found.append(ip.sixtofour)
+    if ip.teredo:  # 2001::/32: (server, client), the client already de-obfuscated
+        found.extend(ip.teredo)
+    if ip in _NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if ip in _NAT64_LOCAL:
+        return None
+    return found
+
+
 def is_public_address(address: str) -> bool:
-    """Global unicast only: not loopback, private, link-local, multicast or reserved."""
+    """Global unicast only: not loopback, private, link-local, multicast or reserved,
+    nor an IPv6 address that embeds such an IPv4 address (NAT64, 6to4, Teredo...)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = embedded_ipv4(ip)
+        if embedded is None:
+            return False
+        if embedded and not all(_is_global(v4) for v4 in embedded):
+            return False
+        if embedded and not ip.teredo:  # the IPv4 address is where it goes
+            return True
+    return _is_global(ip)
+
+
+def _is_global(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
 
 

@@ -13,11 +13,13 @@ from pydantic import ValidationError
 
 from genmill.core import inputs as input_checks
 from genmill.core.errors import InvalidRequest, NotFound, TooManyTasks
+from genmill.core.param_checks import refuse_bools_for_numbers, refuse_non_finite
 from genmill.domain import Kind, Status, Task, TaskStatus, new_task_id
 from genmill.engines.base import ModelSpec
 from genmill.engines.params import MAX_SEED
 from genmill.engines.registry import Registry, UnknownModel
 from genmill.storage import Storage
+from genmill.store.errors import StoreFull
 from genmill.store.tasks import TaskStore
 
 log = logging.getLogger("genmill.tasks")
@@ -88,14 +90,17 @@ class TaskService:
         spec = self.resolve_model(body.pop("model", None), kind)
         raw_inputs = {name: body.pop(name) for name in INPUT_FIELDS if name in body}
         priority = body.pop("priority", 0)
-        if not isinstance(priority, int) or not -100 <= priority <= 100:
+        if (not isinstance(priority, int) or isinstance(priority, bool)
+                or not -100 <= priority <= 100):
             raise InvalidRequest("priority: must be an integer from -100 to 100", "priority")
         try:
             params = spec.params.model_validate(body)
         except ValidationError as exc:
             message, field = describe_validation_error(exc)
             raise InvalidRequest(message, field) from None
+        refuse_bools_for_numbers(body, params)
         values = params.model_dump(mode="json")
+        refuse_non_finite(values)
         if values.get("seed", 0) == -1:
             values["seed"] = secrets.randbelow(MAX_SEED + 1)
 
@@ -226,8 +231,17 @@ class TaskService:
     def delete(self, owner: str, task_id: str) -> None:
         """Cancel if waiting or running, then remove the task and all its files."""
         task = self.get(owner, task_id)
-        if not task.status.is_final:
-            self.store.cancel(task_id)
-        self.store.delete(task_id)
+        try:
+            self._delete_row(task)
+        except StoreFull:
+            # Deleting is how a full disk is cleared: free the files first, then the
+            # database has room for the row's delete.
+            self.storage.delete_task(task_id)
+            self._delete_row(task)
         self.storage.delete_task(task_id)
         log.info("task %s deleted", task_id, extra={"task_id": task_id})
+
+    def _delete_row(self, task: Task) -> None:
+        if not task.status.is_final:
+            self.store.cancel(task.id)
+        self.store.delete(task.id)

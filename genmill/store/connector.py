@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
 
+from genmill.store.errors import StoreUnavailable, as_store_error
 from genmill.store.migrations import is_current, migrate
 
 NOTIFY_CHANNEL = "genmill_tasks"
@@ -98,13 +99,13 @@ class Database:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with _passing_faults(), self.engine.connect() as conn:
             yield conn
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction, committed on success, rolled back on error."""
-        with self.engine.connect() as conn:
+        with _passing_faults(), self.engine.connect() as conn:
             conn.execution_options(immediate=True)
             with conn.begin():
                 yield conn
@@ -132,7 +133,9 @@ class Database:
         plan = self._plans.get(statement)
         if plan is None:
             plan = self._plans[statement] = _SqlitePlan(statement, self.engine.dialect)
-        rows = self._reader().fetch_all(plan.sql, [params[name] for name in plan.param_names])
+        with _passing_faults():
+            rows = self._reader().fetch_all(plan.sql,
+                                            [params[name] for name in plan.param_names])
         return [plan.convert(row) for row in rows]
 
     def loop_turn(self) -> int | None:
@@ -189,6 +192,21 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextlib.contextmanager
+def _passing_faults() -> Iterator[None]:
+    """Raise an outage, a lost connection or a full disk as StoreUnavailable, which
+    callers retry or answer with 503; other database errors stay what they are."""
+    try:
+        yield
+    except StoreUnavailable:
+        raise
+    except Exception as exc:
+        translated = as_store_error(exc)
+        if translated is None:
+            raise
+        raise translated from exc
 
 
 def _tune_reads(conn: sqlite3.Connection) -> None:
@@ -299,23 +317,42 @@ class PollWaiter:
 
 
 class PostgresWaiter:
-    """LISTEN on a connection of its own; a NOTIFY from a submit wakes the worker at once."""
+    """LISTEN on a connection of its own; a NOTIFY from a submit wakes the worker at once.
+
+    A lost connection (a database restart) is opened again on the next wait; until then
+    the wait is a plain sleep, so the worker's claim loop goes on polling."""
 
     def __init__(self, db: Database) -> None:
+        url = make_url(db.url).set(drivername="postgresql")
+        self._dsn = url.render_as_string(hide_password=False)
+        self._conn = None
+        self._connect()
+
+    def _connect(self) -> bool:
         import psycopg
 
-        url = make_url(db.url).set(drivername="postgresql")
-        self._conn = psycopg.connect(
-            url.render_as_string(hide_password=False), autocommit=True
-        )
-        self._conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        try:
+            self._conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=5)
+            self._conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            return True
+        except psycopg.Error:
+            self.close()
+            return False
 
     def wait(self, timeout: float) -> None:
-        ready, _, _ = select_module.select([self._conn.fileno()], [], [], timeout)
-        if ready:
-            for _ in self._conn.notifies(timeout=0, stop_after=100):
-                pass
+        if self._conn is None and not self._connect():
+            time.sleep(timeout)
+            return
+        try:
+            ready, _, _ = select_module.select([self._conn.fileno()], [], [], timeout)
+            if ready:
+                for _ in self._conn.notifies(timeout=0, stop_after=100):
+                    pass
+        except Exception:  # the connection broke: open a new one on the next wait
+            self.close()
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._conn.close()
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+        self._conn = None

@@ -392,3 +392,42 @@ class TaskStore:
         cutoff = time.time() - older_than_seconds
         with self.db.write() as conn:
             conn.execute(delete(workers).where(workers.c.last_seen < cutoff))
+
+    # -- lost workers and engines ----------------------------------------------------
+
+    def expire_leases_of(self, host: str, pid: int) -> int:
+        """A supervisor saw this worker process die: end its leases now, so that the next
+        reap re-queues (or fails) its tasks at once instead of after the lease period."""
+        with self.db.write() as conn:
+            result = conn.execute(
+                update(tasks)
+                .where(tasks.c.status == Status.IN_PROGRESS.value,
+                       tasks.c.lease_owner.startswith(f"{host}:{pid}:", autoescape=True))
+                .values(lease_expires=0)
+            )
+        return result.rowcount
+
+    def retry_or_fail(self, task_id: str, worker_id: str, reason: str) -> Status | None:
+        """The run was lost (its engine process died): the attempt counts. Back to the
+        queue while attempts remain, else FAILURE with `reason`. None if not ours."""
+        with self.db.write() as conn:
+            row = conn.execute(
+                update(tasks)
+                .where(self._mine(task_id, worker_id),
+                       tasks.c.attempts >= tasks.c.max_attempts)
+                .values(status=Status.FAILURE.value, fail_reason=reason,
+                        finish_time=time.time(), lease_owner=None, lease_expires=None)
+                .returning(tasks.c.id)
+            ).first()
+            if row is not None:
+                return Status.FAILURE
+            result = conn.execute(
+                update(tasks)
+                .where(self._mine(task_id, worker_id))
+                .values(status=Status.QUEUED.value, lease_owner=None, lease_expires=None,
+                        progress=0, message="", start_time=None)
+            )
+            if not result.rowcount:
+                return None
+            self.db.notify_new_work(conn)
+        return Status.QUEUED

@@ -7,7 +7,7 @@ process and starts a fresh one. Loaded models stay in memory between tasks.
 
 from __future__ import annotations
 
-import ctypes
+import errno
 import logging
 import mimetypes
 import multiprocessing
@@ -21,21 +21,14 @@ from typing import Any
 from genmill.components import Components
 from genmill.config import Settings
 from genmill.engines import Canceled, Engine, InputError, InputFile, Inputs, RunContext
+from genmill.lifetime import die_with_parent
 from genmill.storage import Storage
 from genmill.worker.fetch import fetch_image
 
 log = logging.getLogger("genmill.engine")
 
-_PR_SET_PDEATHSIG = 1
 _PROGRESS_INTERVAL = 0.05  # seconds between progress messages to the worker
-
-
-def _die_with_parent() -> None:
-    """If the worker is killed (even by SIGKILL), take this process with it (Linux)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
+NO_SPACE = "no space left on device: free disk space (delete old tasks), then submit again"
 
 
 def resolve_inputs(job: dict[str, Any], storage: Storage, settings: Settings) -> Inputs:
@@ -66,7 +59,8 @@ def resolve_inputs(job: dict[str, Any], storage: Storage, settings: Settings) ->
 
 
 def engine_host_main(conn, cancel_event, settings: Settings) -> None:
-    _die_with_parent()
+    # If the worker is killed (even by SIGKILL), take this process with it.
+    die_with_parent(signal.SIGKILL)
     # The worker decides when to stop: Ctrl-C in a terminal reaches the whole group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -116,6 +110,9 @@ def engine_host_main(conn, cancel_event, settings: Settings) -> None:
             if not Path(job["output_dir"]).is_dir():
                 # The task was deleted under the engine (its staging dir went with it).
                 conn.send(("canceled",))
+                continue
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                conn.send(("failed", NO_SPACE))
                 continue
             log.error("task %s: engine failed\n%s", job["task_id"], traceback.format_exc(),
                       extra={"task_id": job["task_id"]})

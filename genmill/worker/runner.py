@@ -3,10 +3,15 @@
 While a task runs the worker relays progress (at most 2 store writes a second, never
 backwards, 100 only on success), renews its lease, and watches for a cancel, the time
 limit and its own shutdown. On shutdown the running task goes back to the queue.
+
+A database outage costs a wait, not the process or the render: the run goes on while
+progress and lease writes are retried with backoff, and the task's end is written once
+the database is back. The worker also stops when its parent (the supervisor) dies.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import secrets
@@ -18,8 +23,11 @@ from typing import Any
 from genmill.components import Components
 from genmill.config import Settings
 from genmill.domain import Status, Task
+from genmill.lifetime import ParentWatch, die_with_parent
 from genmill.logs import setup_logging
-from genmill.worker.engine_host import EngineHost
+from genmill.store.errors import StoreUnavailable
+from genmill.worker.engine_host import NO_SPACE, EngineHost
+from genmill.worker.retry import Backoff, GaveUp, persist
 
 log = logging.getLogger("genmill.worker")
 
@@ -27,11 +35,13 @@ PROGRESS_WRITE_INTERVAL = 0.5  # ≤ 2 progress writes a second per task
 CANCEL_CHECK_INTERVAL = 0.5
 GRACE_SECONDS = 1.0  # how long a canceled engine may take to stop by itself
 WORKER_HEARTBEAT = 5.0
+SHUTDOWN_WRITE_PATIENCE = 10.0  # a stopping worker's last writes; the lease covers the rest
 
 
 class Runner:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, parent: ParentWatch | None = None) -> None:
         self.settings = settings
+        self.parent = parent
         parts = Components(settings, pool_size=2)
         self.db, self.store, self.storage = parts.database, parts.store, parts.storage
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -39,9 +49,28 @@ class Runner:
         self.stopping = False
         self.host = EngineHost(settings)
         self._last_seen = 0.0
+        self._stop_asked_at: float | None = None
 
     def stop(self, *_: Any) -> None:
         self.stopping = True
+
+    def should_stop(self) -> bool:
+        if not self.stopping and self.parent is not None and self.parent.parent_gone():
+            log.warning("worker %s: its supervisor is gone; stopping", self.id)
+            self.stopping = True
+        return self.stopping
+
+    def _give_up_writing(self) -> bool:
+        """While stopping, last writes are tried for a while; a lease left behind expires
+        and the reaper re-queues its task."""
+        if not self.should_stop():
+            return False
+        if self._stop_asked_at is None:
+            self._stop_asked_at = time.monotonic()
+        return time.monotonic() - self._stop_asked_at > SHUTDOWN_WRITE_PATIENCE
+
+    def _persist(self, action, what: str):
+        return persist(action, what, give_up=self._give_up_writing)
 
     def heartbeat(self) -> None:
         """Tell the store this worker is alive (what /readyz counts), every few seconds."""
@@ -52,24 +81,49 @@ class Runner:
     def serve(self) -> None:
         waiter = self.db.work_waiter(self.settings.poll_interval)
         log.info("worker %s ready", self.id)
+        backoff = Backoff()
         try:
-            while not self.stopping:
-                self.heartbeat()
-                task = self.store.claim(self.id, self.settings.lease_seconds)
+            while not self.should_stop():
+                try:
+                    self.heartbeat()
+                    task = self.store.claim(self.id, self.settings.lease_seconds)
+                except StoreUnavailable as exc:
+                    if backoff.failures == 0:
+                        log.warning("worker %s: database unavailable (%s); retrying",
+                                    self.id, exc)
+                    time.sleep(backoff.next_delay())
+                    continue
+                if backoff.failures:
+                    log.info("worker %s: database back after %d retries", self.id,
+                             backoff.failures)
+                    backoff.reset()
                 if task is None:
                     waiter.wait(1.0)
                     continue
-                self.execute(task)
+                try:
+                    self.execute(task)
+                except GaveUp as exc:
+                    log.warning("task %s: could not record %s before stopping; its lease "
+                                "will expire and it will be re-queued", task.id, exc,
+                                extra={"task_id": task.id})
         finally:
             waiter.close()
             self.host.kill()
-            self.store.worker_gone(self.id)
+            try:
+                self.store.worker_gone(self.id)
+            except StoreUnavailable:
+                pass  # the supervisor forgets silent workers
             log.info("worker %s stopped", self.id)
 
     def execute(self, task: Task) -> None:
         log.info("task %s IN_PROGRESS attempt=%d worker=%s", task.id, task.attempts, self.id,
                  extra={"task_id": task.id})
-        staging = self.storage.new_staging(task.id)
+        try:
+            staging = self.storage.new_staging(task.id)
+        except OSError as exc:
+            reason = NO_SPACE if exc.errno == errno.ENOSPC else f"could not stage: {exc}"
+            self._end(task, Status.FAILURE, reason=reason)
+            return
         self.host.run({
             "task_id": task.id,
             "model": task.model,
@@ -81,6 +135,8 @@ class Runner:
         lease_every = self.settings.lease_seconds / 3
         last_lease = last_cancel_check = started
         last_write, written, pending = 0.0, task.progress, None
+        backoff = Backoff()
+        retry_at = 0.0  # while the database is unavailable: when to write again
 
         while True:
             message = self.host.poll(0.05)
@@ -93,37 +149,46 @@ class Runner:
                 self._conclude(task, staging, message)
                 return
             elif not self.host.alive():
-                code = self.host.process.exitcode
-                self._end(task, Status.FAILURE,
-                          reason=f"the model's process died (exit code {code})")
-                self.host.restart()
+                self._engine_died(task)
                 return
 
-            if pending and now - last_write >= PROGRESS_WRITE_INTERVAL:
-                self.store.set_progress(task.id, self.id, pending[0], pending[1])
-                written, pending, last_write = pending[0], None, now
-
-            if self.stopping:
+            if self.should_stop():
                 self.host.kill()
                 self.storage.discard_staging(task.id)
-                self.store.release(task.id, self.id)
+                self._persist(lambda: self.store.release(task.id, self.id), "release")
                 log.info("task %s QUEUED (worker %s shutting down)", task.id, self.id,
                          extra={"task_id": task.id})
                 return
 
-            self.heartbeat()
             reason = None
-            if now - last_lease >= lease_every:
-                state = self.store.renew(task.id, self.id, self.settings.lease_seconds)
-                last_lease = last_cancel_check = now
-                if not state.held:
-                    reason = "lost"
-                elif state.cancel_requested:
-                    reason = "canceled"
-            elif now - last_cancel_check >= CANCEL_CHECK_INTERVAL:
-                last_cancel_check = now
-                if self.store.cancel_requested(task.id):
-                    reason = "canceled"
+            if now >= retry_at:
+                try:
+                    if pending and now - last_write >= PROGRESS_WRITE_INTERVAL:
+                        self.store.set_progress(task.id, self.id, pending[0], pending[1])
+                        written, pending, last_write = pending[0], None, now
+                    self.heartbeat()
+                    if now - last_lease >= lease_every:
+                        state = self.store.renew(task.id, self.id,
+                                                 self.settings.lease_seconds)
+                        last_lease = last_cancel_check = now
+                        if not state.held:
+                            reason = "lost"
+                        elif state.cancel_requested:
+                            reason = "canceled"
+                    elif now - last_cancel_check >= CANCEL_CHECK_INTERVAL:
+                        last_cancel_check = now
+                        if self.store.cancel_requested(task.id):
+                            reason = "canceled"
+                    if backoff.failures:
+                        log.info("task %s: database back; the run went on", task.id,
+                                 extra={"task_id": task.id})
+                        backoff.reset()
+                except StoreUnavailable as exc:
+                    # The render goes on; progress, lease and cancel checks wait.
+                    if backoff.failures == 0:
+                        log.warning("task %s: database unavailable (%s); the run goes on",
+                                    task.id, exc, extra={"task_id": task.id})
+                    retry_at = now + backoff.next_delay()
             if reason is None and task.time_limit and now - started > task.time_limit:
                 reason = f"timed out after {task.time_limit:g} s"
             if reason is not None:
@@ -147,6 +212,19 @@ class Runner:
             return
         self._end(task, Status.FAILURE, reason=reason)
 
+    def _engine_died(self, task: Task) -> None:
+        """The engine's process died mid-run (killed, out of memory): like a lost worker,
+        the attempt counts and the task runs again while attempts remain."""
+        code = self.host.process.exitcode
+        self.host.restart()
+        self.storage.discard_staging(task.id)
+        reason = f"the model's process died (exit code {code})"
+        status = self._persist(lambda: self.store.retry_or_fail(task.id, self.id, reason),
+                               "re-queueing after the model's process died")
+        if status is not None:
+            log.warning("task %s: %s -> %s", task.id, reason, status.value,
+                        extra={"task_id": task.id})
+
     def _conclude(self, task: Task, staging, message: tuple) -> None:
         kind = message[0]
         if kind == "done":
@@ -155,11 +233,16 @@ class Runner:
             except (OSError, ValueError) as exc:
                 log.error("task %s: could not store outputs: %s", task.id, exc,
                           extra={"task_id": task.id})
-                self._end(task, Status.FAILURE, reason=f"could not store outputs: {exc}")
+                no_space = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+                self._end(task, Status.FAILURE,
+                          reason=NO_SPACE if no_space else f"could not store outputs: {exc}")
                 return
-            if not self.store.finish(task.id, self.id, Status.SUCCESS, outputs=message[1]):
+            finished = self._persist(
+                lambda: self.store.finish(task.id, self.id, Status.SUCCESS,
+                                          outputs=message[1]), "recording SUCCESS")
+            if not finished:
                 # Deleted or canceled while the outputs were being moved: remove them.
-                if self.store.get(task.id) is None:
+                if self._persist(lambda: self.store.get(task.id), "reading back") is None:
                     self.storage.delete_task(task.id)
                 log.info("task %s finished but is no longer held; outputs dropped", task.id,
                          extra={"task_id": task.id})
@@ -173,15 +256,19 @@ class Runner:
 
     def _end(self, task: Task, status: Status, reason: str) -> None:
         self.storage.discard_staging(task.id)
-        if self.store.finish(task.id, self.id, status, fail_reason=reason):
+        if self._persist(lambda: self.store.finish(task.id, self.id, status,
+                                                   fail_reason=reason),
+                         f"recording {status.value}"):
             log.info("task %s %s reason=%r", task.id, status.value, reason,
                      extra={"task_id": task.id})
 
 
-def worker_main(settings: Settings) -> None:
-    """Entry point of a worker process (started by the supervisor)."""
+def worker_main(settings: Settings, parent_pid: int | None = None) -> None:
+    """Entry point of a worker process (started by the supervisor, `parent_pid`)."""
+    # SIGTERM when the supervisor dies, even by SIGKILL: give the task back and stop.
+    die_with_parent(signal.SIGTERM)
     setup_logging(settings.log_json)
-    runner = Runner(settings)
+    runner = Runner(settings, ParentWatch(parent_pid))
     signal.signal(signal.SIGTERM, runner.stop)
     signal.signal(signal.SIGINT, runner.stop)
     runner.serve()

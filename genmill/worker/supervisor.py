@@ -2,12 +2,18 @@
 
 One supervisor per `genmill serve` or `genmill worker`; several on many machines may share
 one database (reaping is a single atomic UPDATE, safe to run from each).
+
+The watch loop survives any error: a database outage is retried with backoff (workers
+are still restarted meanwhile). When a worker dies, its leases end at once so that its
+task is re-queued on the next reap rather than after the lease period.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
 import socket
 import threading
 import time
@@ -15,9 +21,20 @@ import time
 from genmill.components import Components
 from genmill.config import Settings
 from genmill.domain import Status
+from genmill.store.errors import StoreUnavailable
+from genmill.worker.retry import MAX_DELAY, Backoff
 from genmill.worker.runner import worker_main
 
 log = logging.getLogger("genmill.supervisor")
+
+# granian forks its HTTP worker from this process while the supervisor thread may be in
+# the middle of a SQLite transaction. A forked child inherits SQLite's in-process lock
+# bookkeeping but not the locks: its first write then waits for a lock nobody holds
+# ("database is locked" after 30 s, and the server fails to start). A fork therefore
+# waits for the supervisor's round to end, and no round starts during a fork.
+_FORK_GUARD = threading.RLock()
+os.register_at_fork(before=_FORK_GUARD.acquire, after_in_parent=_FORK_GUARD.release,
+                    after_in_child=_FORK_GUARD.release)
 
 REAP_INTERVAL = 1.0
 RESTART_DELAY = 1.0
@@ -35,9 +52,14 @@ class Supervisor:
                                         daemon=True)
         parts = Components(settings, pool_size=1)
         self.db, self.store, self.storage = parts.database, parts.store, parts.storage
+        self._died_at: dict[int, float] = {}  # slot -> when its worker was seen dead
+        self._gone: list[int] = []  # pids of dead workers whose leases are still to end
+        self._backoff = Backoff(first=REAP_INTERVAL / 2, cap=5.0)
+        self._retry_at = 0.0  # after a database failure: when to try again
+        self._reap_after = 0.0  # after an outage: when reaping may resume
 
     def _spawn(self, slot: int) -> None:
-        process = self._ctx.Process(target=worker_main, args=(self.settings,),
+        process = self._ctx.Process(target=worker_main, args=(self.settings, os.getpid()),
                                     name=f"genmill-worker-{slot}")
         process.start()
         self._processes[slot] = process
@@ -52,23 +74,61 @@ class Supervisor:
         return [p.pid for p in self._processes if p is not None and p.pid]
 
     def _watch(self) -> None:
-        died_at: dict[int, float] = {}
+        # Only SQLite keeps lock state in the process; a PostgreSQL round that waits on
+        # an unreachable server must not hold up a fork.
+        guard = _FORK_GUARD if self.db.is_sqlite else contextlib.nullcontext()
         while not self._stopping.wait(REAP_INTERVAL / 2):
-            for slot, process in enumerate(self._processes):
-                if process is None or process.is_alive() or self._stopping.is_set():
-                    continue
-                # Wait a moment so a worker that crashes at start does not spin.
-                died_at.setdefault(slot, time.monotonic())
-                if time.monotonic() - died_at[slot] >= RESTART_DELAY:
-                    log.warning("worker pid %s exited with %s; restarting", process.pid,
-                                process.exitcode)
-                    del died_at[slot]
-                    self.store.worker_process_gone(socket.gethostname(), process.pid)
-                    self._spawn(slot)
-            try:
+            with guard:
+                self._round()
+
+    def _round(self) -> None:
+        """Restart dead workers; then, unless waiting out an outage, end the leases of
+        dead workers and reap expired ones."""
+        try:
+            self._restart_dead()
+            if time.monotonic() < self._retry_at:
+                return
+            while self._gone:
+                self.release_worker(self._gone[0])
+                self._gone.pop(0)
+            if time.monotonic() >= self._reap_after:
                 self.reap_once()
-            except Exception:  # a database hiccup must not stop the supervisor
-                log.exception("reaping failed")
+            if self._backoff.failures:
+                log.info("database back after %d failed tries", self._backoff.failures)
+                self._backoff.reset()
+                # Live workers retry their lease within MAX_DELAY of the database's
+                # return: give them that long before reaping leases that ran out meanwhile.
+                self._reap_after = (time.monotonic() + MAX_DELAY
+                                    + self.settings.lease_seconds / 3)
+        except StoreUnavailable as exc:
+            if self._backoff.failures == 0:
+                log.warning("database unavailable (%s); the supervisor keeps going", exc)
+            self._retry_at = time.monotonic() + self._backoff.next_delay()
+        except Exception:  # a bug must not stop the supervisor: restarts go on
+            log.exception("supervisor round failed")
+            self._retry_at = time.monotonic() + self._backoff.next_delay()
+
+    def _restart_dead(self) -> None:
+        died_at = self._died_at
+        for slot, process in enumerate(self._processes):
+            if process is None or process.is_alive() or self._stopping.is_set():
+                continue
+            if slot not in died_at:
+                died_at[slot] = time.monotonic()
+                self._gone.append(process.pid)  # re-queue its task now, not after its lease
+            # Wait a moment so a worker that crashes at start does not spin.
+            if time.monotonic() - died_at[slot] >= RESTART_DELAY:
+                log.warning("worker pid %s exited with %s; restarting", process.pid,
+                            process.exitcode)
+                del died_at[slot]
+                self._spawn(slot)
+
+    def release_worker(self, pid: int) -> None:
+        """A worker died without signing off: forget it and end its leases now."""
+        host = socket.gethostname()
+        self.store.worker_process_gone(host, pid)
+        if self.store.expire_leases_of(host, pid):
+            self.reap_once()
 
     def reap_once(self) -> None:
         for reaped in self.store.reap():

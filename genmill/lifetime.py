@@ -1,0 +1,57 @@
+"""Child processes that never outlive their parent.
+
+genmill runs a tree of processes: `genmill serve` (the supervisor), its worker
+processes, each worker's engine host, and the ASGI server's worker. A child asks the
+kernel for a signal when its parent dies (Linux `PR_SET_PDEATHSIG`, which works even when
+the parent is killed with SIGKILL) and also checks its parent's pid now and then (on
+systems without prctl, and for the moment between fork and prctl), so a crashed server
+never leaves unmanaged workers polling the database.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import signal
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> bool:
+    """Ask for `sig` when the parent process dies. False where the kernel cannot."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+class ParentWatch:
+    """Whether the process that started this one is gone (this one was re-parented)."""
+
+    def __init__(self, parent_pid: int | None = None) -> None:
+        self.parent_pid = parent_pid if parent_pid is not None else os.getppid()
+
+    def parent_gone(self) -> bool:
+        return os.getppid() != self.parent_pid
+
+
+SERVE_PID_VARIABLE = "GENMILL_SERVE_PID"
+
+
+def mark_server_process() -> None:
+    """In `genmill serve`: let the ASGI server's worker processes know their parent."""
+    os.environ[SERVE_PID_VARIABLE] = str(os.getpid())
+
+
+def follow_server_process() -> None:
+    """In the ASGI app factory: if this is a worker process the ASGI server started
+    (granian's), stop when `genmill serve` dies. uvicorn runs the app in `genmill serve`
+    itself, which must not be tied to its own parent (a shell)."""
+    raw = os.environ.get(SERVE_PID_VARIABLE, "")
+    if not raw.isdigit() or int(raw) == os.getpid() or os.getppid() != int(raw):
+        return
+    die_with_parent(signal.SIGTERM)
+    if ParentWatch(int(raw)).parent_gone():  # died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
