@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from pathlib import Path
@@ -72,16 +73,41 @@ def serve(
         )
         raise typer.Exit(2)
     from genmill.components import Components
-    from genmill.server import run_http
+    from genmill.server import pick_server, run_http
+    from genmill.startup.banner import banner_lines
+    from genmill.startup.port import PortUnavailable, claim
     from genmill.worker.supervisor import Supervisor
 
-    _migrate(Components(settings, pool_size=1))
-    supervisor = Supervisor(settings, settings.workers)
-    supervisor.start()
+    server = pick_server(settings.server)
+    try:  # before the workers start: a taken port is one line, not a shared socket
+        listener = claim(settings.host, settings.port)
+    except PortUnavailable as exc:
+        typer.echo(f"genmill: {exc}", err=True)
+        raise typer.Exit(2) from None
+    _announce(banner_lines(settings, listener, server), settings.log_json)
     try:
-        run_http(settings)
+        _migrate(Components(settings, pool_size=1))
+        supervisor = Supervisor(settings, settings.workers)
+        supervisor.start()
+        try:
+            run_http(settings, server, listener.address)
+        except PortUnavailable as exc:  # taken between our check and the real bind
+            typer.echo(f"genmill: {exc}", err=True)
+            raise typer.Exit(2) from None
+        finally:
+            supervisor.stop()
     finally:
-        supervisor.stop()
+        listener.release()
+
+
+def _announce(lines: list[str], as_json: bool) -> None:
+    """The first lines a user sees; with --log-json they are log records like the rest."""
+    if as_json:
+        log = logging.getLogger("genmill")
+        for line in lines:
+            log.info(line.strip())
+    else:
+        typer.echo("\n".join(lines), err=True)
 
 
 @app.command()
