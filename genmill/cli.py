@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,7 @@ from typing import Annotated
 import typer
 
 from genmill.commands import register
+from genmill.commands.common import error_document, json_requested, print_json
 from genmill.config import InvalidSettings, Settings, is_loopback_host, settings_from_flags
 from genmill.logs import setup_logging
 
@@ -140,7 +142,22 @@ register(app)
 
 
 def main() -> None:
-    app()
+    if not json_requested():
+        app()
+        return
+    # With --json a usage error (unknown option, missing value) is a JSON document on
+    # stdout too, as every other failure of a --json command is (commands/common.fail).
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as error:  # typer's (vendored) click usage errors
+        message = error.format_message().replace("Value error, ", "", 1)
+        print_json(error_document(message, error.exit_code))
+        typer.echo(f"genmill: {message}", err=True)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        typer.echo("genmill: aborted", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
