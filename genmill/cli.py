@@ -74,11 +74,9 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
-    from genmill.components import Components
     from genmill.server import pick_server, run_http
     from genmill.startup.banner import banner_lines
     from genmill.startup.port import PortUnavailable, claim
-    from genmill.worker.supervisor import Supervisor
 
     server = pick_server(settings.server)
     try:  # before the workers start: a taken port is one line, not a shared socket
@@ -87,6 +85,9 @@ def serve(
         typer.echo(f"genmill: {exc}", err=True)
         raise typer.Exit(2) from None
     _announce(banner_lines(settings, listener, server), settings.log_json)
+    from genmill.components import Components
+    from genmill.worker.supervisor import Supervisor
+
     try:
         _migrate(Components(settings, pool_size=1))
         supervisor = Supervisor(settings, settings.workers)

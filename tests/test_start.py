@@ -117,7 +117,7 @@ def _holder(family: socket.AddressFamily, address: str) -> socket.socket:
     (socket.AF_INET6, "::1", "[::1]"),
     (socket.AF_INET, "127.0.0.1", "::"),  # dual stack: an IPv4 listener conflicts too
     (socket.AF_INET, "0.0.0.0", "127.0.0.1"),  # a wildcard listener covers the address
-])
+], ids=["v4", "name", "v6", "v6-brackets", "dual-stack", "wildcard-held"])
 def test_a_port_another_program_holds_fails_at_once_in_one_line(tmp_path, family, held,
                                                                   host):
     with _holder(family, held) as holder:
