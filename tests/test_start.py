@@ -299,3 +299,24 @@ def test_client_task_has_task_id_as_the_wire_does(server):
         task = client.get(task_id)
     assert task.task_id == task_id and task.id == task_id
     assert task.to_dict()["task_id"] == task_id
+
+
+def test_example_body_is_built_from_the_params_schema_alone():
+    from typing import Literal
+
+    from pydantic import Field
+
+    from genmill.api.schemas import EXAMPLE_IMAGE_URL, example_body
+    from genmill.engines import BaseParams, Mode, ModelSpec
+
+    class Params(BaseParams):
+        prompt: str = Field("", examples=["Quarterly Review"])
+        style: Literal["ink", "oil"] | None = None
+        count: int = 3
+        label: str
+
+    spec = ModelSpec(id="t/x", mode=Mode.IMAGE_TO_IMAGE, params=Params, factory=lambda: None)
+    body = example_body(spec)
+    assert body == {"model": "t/x", "prompt": "Quarterly Review", "seed": -1, "style": "ink",
+                    "count": 3, "label": "your label", "image": EXAMPLE_IMAGE_URL}
+    Params.model_validate({k: v for k, v in body.items() if k not in ("model", "image")})
