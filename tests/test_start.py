@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import KEYS, REPO, free_port
+from tests.conftest import KEYS, REPO, LiveServer, free_port
 
 KEYS_ENV = ",".join(f"{name}:{key}" for name, key in KEYS.items())
 
@@ -65,6 +65,14 @@ class Started:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A server with no workers: what these tests submit stays queued and costs no CPU."""
+    live = LiveServer(tmp_path_factory.mktemp("idle") / "data", workers=0).start()
+    yield live
+    live.stop()
 
 
 @pytest.fixture
@@ -268,10 +276,7 @@ def test_openapi_has_an_example_per_model_that_the_server_accepts(server):
                 assert body["model"] == model_id and "prompt" in body
                 answer = alice.post(path, json=body)
                 assert answer.status_code == 200, (model_id, answer.text)
-                task_id = answer.json()["data"]["task_id"]
-                assert task_id.startswith(f"{kind}_")
-                # Accepted is the point; running it would only keep the workers busy.
-                assert alice.post(f"/v1/tasks/{task_id}/cancel").status_code == 200
+                assert answer.json()["data"]["task_id"].startswith(f"{kind}_")
         status = spec["paths"]["/v1/images/generations/async/{task_id}"]["get"]
         assert status["summary"] == "Query an image generation task"
 
