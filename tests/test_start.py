@@ -143,6 +143,28 @@ def test_a_port_another_program_holds_fails_at_once_in_one_line(tmp_path, family
     assert not (tmp_path / "data").exists()  # refused before the database or any worker
 
 
+def test_a_port_taken_after_the_check_is_still_one_line(tmp_path):
+    """The window between genmill's check and granian's own bind: granian's error (a Rust
+    backtrace) becomes the same one-line refusal."""
+    with _holder(socket.AF_INET, "127.0.0.1") as holder:
+        port = holder.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-c",
+             "from genmill.config import Settings\n"
+             "from genmill.server import run_http\n"
+             "from genmill.startup.port import PortUnavailable\n"
+             "try:\n"
+             f"    run_http(Settings(port={port}), 'granian', '127.0.0.1')\n"
+             "except PortUnavailable as exc:\n"
+             "    print('refused:', exc)\n"],
+            cwd=REPO, env=_env(), capture_output=True, text=True, timeout=60,
+        )
+    assert result.stdout.splitlines()[-1] == (  # after granian's own "Starting" line
+        f"refused: port {port} is already in use; set GENMILL_PORT (or --port) to a free "
+        "port"), result.stderr
+    assert "backtrace" not in (result.stdout + result.stderr).lower()
+
+
 def test_two_servers_started_together_on_one_port_one_serves(tmp_path, started):
     """granian binds with SO_REUSEPORT: without genmill's own claim both would come up and
     share the port. Started at the same moment, both pass any check made before the
