@@ -17,8 +17,11 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@ $(VENV)/.installed-run
 
+# Where it listens and keeps its data come from the environment, as for `genmill serve`:
+# GENMILL_HOST (127.0.0.1), GENMILL_PORT (8080), GENMILL_DATA_DIR (./genmill-data), e.g.
+# `GENMILL_PORT=8095 make run`. No flags here: a flag would win over the variable.
 run: $(VENV)/.installed-run
-	$(BIN)/genmill serve --host 127.0.0.1 --port 8080 --data-dir ./genmill-data
+	$(BIN)/genmill serve
 
 test: $(VENV)/.installed-test
 	$(BIN)/lint-imports

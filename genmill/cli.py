@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +12,7 @@ from typing import Annotated
 import typer
 
 from genmill.commands import register
+from genmill.commands.common import error_document, json_requested, print_json
 from genmill.config import InvalidSettings, Settings, is_loopback_host, settings_from_flags
 from genmill.logs import setup_logging
 
@@ -71,22 +74,48 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
+    from genmill.server import pick_server, run_http
+    from genmill.startup.banner import banner_lines
+    from genmill.startup.port import PortUnavailable, claim
+
+    server = pick_server(settings.server)
+    try:  # before the workers start: a taken port is one line, not a shared socket
+        listener = claim(settings.host, settings.port)
+    except PortUnavailable as exc:
+        typer.echo(f"genmill: {exc}", err=True)
+        raise typer.Exit(2) from None
+    _announce(banner_lines(settings, listener, server), settings.log_json)
     from genmill.components import Components
     from genmill.lifetime import mark_server_process
-    from genmill.server import run_http
     from genmill.worker.supervisor import Supervisor
 
-    _migrate(Components(settings, pool_size=1))
-    # uvicorn re-raises the SIGTERM it caught once it has stopped serving; with the
-    # default action that would end this process before the workers are stopped.
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    mark_server_process()
-    supervisor = Supervisor(settings, settings.workers)
-    supervisor.start()
     try:
-        run_http(settings)
+        _migrate(Components(settings, pool_size=1))
+        # uvicorn re-raises the SIGTERM it caught once it has stopped serving; with the
+        # default action that would end this process before the workers are stopped.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        mark_server_process()
+        supervisor = Supervisor(settings, settings.workers)
+        supervisor.start()
+        try:
+            run_http(settings, server, listener.address)
+        except PortUnavailable as exc:  # taken between our check and the real bind
+            typer.echo(f"genmill: {exc}", err=True)
+            raise typer.Exit(2) from None
+        finally:
+            supervisor.stop()
     finally:
-        supervisor.stop()
+        listener.release()
+
+
+def _announce(lines: list[str], as_json: bool) -> None:
+    """The first lines a user sees; with --log-json they are log records like the rest."""
+    if as_json:
+        log = logging.getLogger("genmill")
+        for line in lines:
+            log.info(line.strip())
+    else:
+        typer.echo("\n".join(lines), err=True)
 
 
 def _exit_on_sigterm(*_: object) -> None:
@@ -123,7 +152,22 @@ register(app)
 
 
 def main() -> None:
-    app()
+    if not json_requested():
+        app()
+        return
+    # With --json a usage error (unknown option, missing value) is a JSON document on
+    # stdout too, as every other failure of a --json command is (commands/common.fail).
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as error:  # typer's (vendored) click usage errors
+        message = error.format_message().replace("Value error, ", "", 1)
+        print_json(error_document(message, error.exit_code))
+        typer.echo(f"genmill: {message}", err=True)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        typer.echo("genmill: aborted", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./genmill-data")
     database_url: str = ""  # empty: SQLite file in the data dir
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = Field(8080, ge=1, le=65535)
     public_url: str = ""  # base of output URLs; empty: taken from each request
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0)
     server: str = "auto"  # ASGI server: auto | granian | uvicorn

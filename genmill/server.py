@@ -6,9 +6,11 @@ Measured on a 2-core machine (DESIGN.md): granian serves status polls 2.5x and f
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 
 from genmill.config import Settings
+from genmill.startup.port import PortUnavailable, in_use_message
 
 APP_FACTORY = "genmill.api.app:app_from_env"
 
@@ -24,26 +26,34 @@ def pick_server(preference: str) -> str:
     raise SystemExit("genmill: no ASGI server installed (pip install granian)")
 
 
-def run_http(settings: Settings) -> None:
-    """Serve until SIGINT/SIGTERM. Settings reach the app through GENMILL_* variables."""
-    server = pick_server(settings.server)
+def run_http(settings: Settings, server: str, address: str) -> None:
+    """Serve until SIGINT/SIGTERM on `address` (numeric: granian takes no host names).
+    Settings reach the app through GENMILL_* variables."""
     if server == "granian":
         from granian import Granian
         from granian.constants import Interfaces
 
-        Granian(
+        granian = Granian(
             APP_FACTORY,
             factory=True,
-            address=settings.host,
+            address=address,
             port=settings.port,
             interface=Interfaces.ASGI,
             workers=1,
             websockets=False,  # genmill has no websocket routes
             log_access=False,  # genmill logs each request itself, in its own format
             log_enabled=True,
-        ).serve()
+        )
+        try:
+            granian.serve()
+        except RuntimeError as exc:
+            # Another program took the port after our own check (startup/port.py):
+            # granian's error carries a Rust backtrace; one line says it all.
+            if f"os error {errno.EADDRINUSE})" in str(exc):
+                raise PortUnavailable(in_use_message(settings.port)) from None
+            raise
     else:
         import uvicorn
 
-        uvicorn.run(APP_FACTORY, factory=True, host=settings.host, port=settings.port,
+        uvicorn.run(APP_FACTORY, factory=True, host=address, port=settings.port,
                     access_log=False, log_config=None)

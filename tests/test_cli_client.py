@@ -62,9 +62,37 @@ def test_generate_json_and_input_image(genmill, tmp_path):
     body = json_of(genmill("generate", "image", "-m", "test/echo-i2i", "--image", "in.png",
                            "--json", *FAST))
     assert body["task"]["status"] == "SUCCESS" and body["task"]["progress"] == 100
+    assert body["task"]["model"] == "test/echo-i2i"
     [path] = body["files"]
     assert path == f"genmill-out/{body['task']['task_id']}/echo.png"
     assert Image.open(tmp_path / path).convert("RGB").getpixel((0, 0)) == (1, 2, 3)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["generate", "image", "-p", "x"], "Missing option '--model' / '-m'."),
+    (["generate", "imag", "-m", "test/steps-t2i"], "Invalid value for 'kind': 'imag' is not "
+                                                    "one of 'image', 'video', '3d'."),
+    (["generate", "image", "-m", "test/steps-t2i", "-P", "steps"],
+     "--param 'steps': expected key=value"),
+    (["generate", "image", "-m", "test/steps-t2i", "-P", "stepz=2"],
+     "stepz: unknown parameter; did you mean steps?"),  # the server's 400
+    (["generate", "image", "-m", "no/such-model"],
+     "model: unknown model 'no/such-model' (see GET /v1/models)"),
+    (["tasks", "ls", "--state", "odd"], "--state: must be one of running, success, failed "
+                                        "(or 4, 1, -1)"),
+])
+def test_usage_errors_with_json_are_json(genmill, args, message):
+    result = genmill(*args, "--json")
+    assert result.returncode == 2, result.stderr
+    assert json.loads(result.stdout) == {
+        "error": {"kind": "usage", "message": message, "exit_code": 2}}
+    assert result.stderr == f"genmill: {message}\n"  # and one line for a person
+
+
+def test_no_wait_json_names_the_task_and_model(genmill):
+    body = json_of(genmill("generate", "image", "-m", "test/steps-t2i", "-p", "x",
+                           "--no-wait", "--json"))
+    assert body["model"] == "test/steps-t2i" and body["task_id"].startswith("image_")
 
 
 def test_failed_task_exits_1_with_its_reason(genmill):

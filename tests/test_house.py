@@ -16,8 +16,8 @@ from tests.conftest import REPO, wait_final
 TASK_ID = "image_" + "0" * 32
 # The only routes a caller without a key may reach. Adding one here is a decision.
 EXPECTED_PUBLIC = {
-    "/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
-    "/tasks/{task_id}/{name}",
+    "/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect",
+    "/docs/assets/{name}", "/tasks/{task_id}/{name}",
 }
 
 

@@ -168,7 +168,7 @@ def test_open_mode_on_loopback_needs_no_key(make_server):
 def test_serve_refuses_a_public_address_without_keys(tmp_path):
     env = {**os.environ, "GENMILL_API_KEYS": "", "PYTHONPATH": str(REPO)}
     result = subprocess.run(
-        [sys.executable, "-m", "genmill", "serve", "--host", "0.0.0.0", "--port", "0",
+        [sys.executable, "-m", "genmill", "serve", "--host", "0.0.0.0", "--port", "8080",
          "--data-dir", str(tmp_path)], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "GENMILL_API_KEYS" in result.stderr and "0.0.0.0" in result.stderr

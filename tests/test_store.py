@@ -39,6 +39,24 @@ def test_migrations_are_versioned_and_idempotent(database_url):
     db.dispose()
 
 
+def test_a_current_schema_is_checked_without_the_write_lock(tmp_path):
+    """Every server and worker process migrates on start; with the schema current that is
+    a read, so it does not queue behind busy workers for SQLite's one write lock."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    Database(url).migrate()
+    writer = sqlite3.connect(tmp_path / "g.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process mid-write, holding the lock
+    try:
+        db = Database(url)
+        assert db.migrate() == []  # with a write it would wait, then fail "database is locked"
+        db.dispose()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
 def test_insert_and_get_round_trip(store):
     task = make_task()
     store.insert(task)

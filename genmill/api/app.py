@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from genmill import __version__
-from genmill.api import files, health, local, local_videos, siray
+from genmill.api import docs, files, health, local, local_videos, siray
 from genmill.api.auth import Authenticate
 from genmill.api.errors import install_error_handlers
 from genmill.api.middleware import AccessLog, BodyLimit
@@ -30,7 +30,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     parts = Components(settings or Settings())
     settings = parts.settings
     _migrate(parts)
-    app = FastAPI(title="genmill", version=__version__, description=DESCRIPTION)
+    # FastAPI's own doc pages load from a CDN; api/docs.py serves Swagger UI offline.
+    app = FastAPI(title="genmill", version=__version__, description=DESCRIPTION,
+                  docs_url=None, redoc_url=None)
     app.state.components = parts
     install_error_handlers(app, settings.max_body_bytes)
     siray_router, status_routes = siray.build_routes(parts.registry, parts)
@@ -39,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(local_videos.router)
     app.include_router(files.router)
     app.include_router(health.router)
+    app.include_router(docs.router)
     # Status polls first: the hottest path matches on the first regex, not the tenth.
     app.router.routes[0:0] = status_routes
 

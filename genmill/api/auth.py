@@ -16,11 +16,11 @@ from genmill.core.keys import ANONYMOUS, KeyRing
 
 OWNER = "genmill.owner"  # the ASGI scope key where the caller's name is left for routes
 
-# Probes, the API's documents, and output files (the 128-bit task id in the URL is the
-# capability, as on the hosted service).
+# Probes, the API's documents (the page and its bundled assets), and output files (the
+# 128-bit task id in the URL is the capability, as on the hosted service).
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs",
-                          "/docs/oauth2-redirect", "/redoc"})
-PUBLIC_PATTERN = re.compile(r"/tasks/[^/]+/[^/]+")
+                          "/docs/oauth2-redirect"})
+PUBLIC_PATTERN = re.compile(r"/tasks/[^/]+/[^/]+|/docs/assets/[^/]+")
 
 
 def is_public(path: str) -> bool:

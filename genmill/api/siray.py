@@ -14,7 +14,13 @@ from starlette.routing import Route
 from genmill.api.auth import OWNER, owner
 from genmill.api.deps import base_url, components, json_object, public_base
 from genmill.api.responses import json_response, output_urls, unix
-from genmill.api.schemas import model_entry, status_operation, submit_body_schema
+from genmill.api.schemas import (
+    model_entry,
+    status_operation,
+    submit_body_schema,
+    submit_examples,
+    with_article,
+)
 from genmill.components import Components
 from genmill.domain import Kind, Task, TaskStatus
 from genmill.engines.registry import Registry
@@ -117,11 +123,12 @@ def _add_kind_routes(
     label = {"image": "image", "video": "video", "3d": "3D"}[kind.value]
     router.add_api_route(
         submit_path, submit, methods=["POST"],
-        summary=f"Submit a {label} generation task",
+        summary=f"Submit {with_article(label)} generation task",
         description="Answers at once with a `task_id`; poll the status endpoint.",
         openapi_extra={"requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": submit_body_schema(registry, kind)}},
+            "content": {"application/json": {"schema": submit_body_schema(registry, kind),
+                                             "examples": submit_examples(registry, kind)}},
         }},
         name=f"submit_{kind.name.lower()}",
     )

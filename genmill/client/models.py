@@ -80,7 +80,7 @@ def _status(data: dict[str, Any]) -> Status:
 
 @dataclass(frozen=True)
 class Task:
-    id: str
+    task_id: str  # as the wire names it; `id` is the same
     status: Status
     progress: int
     outputs: list[str]
@@ -102,7 +102,7 @@ class Task:
             raise ProtocolError(f"no task_id in {data!r}") from None
         wire_kind = data.get("kind")
         return cls(
-            id=task_id,
+            task_id=task_id,
             status=_status(data),
             progress=_progress(data.get("progress", 0)),
             outputs=list(data.get("outputs") or data.get("videos") or []),
@@ -115,6 +115,11 @@ class Task:
             finish_time=_time(data.get("finish_time")),
             raw=dict(data),
         )
+
+    @property
+    def id(self) -> str:
+        """The task id (an alias of `task_id`)."""
+        return self.task_id
 
     @property
     def done(self) -> bool:
@@ -140,7 +145,7 @@ class Task:
             return value.isoformat() if value else None
 
         return {
-            "task_id": self.id,
+            "task_id": self.task_id,
             "kind": self.kind.value if self.kind else None,
             "model": self.model,
             "status": self.status.value,

@@ -45,7 +45,28 @@ def client(url: str | None, api_key: str | None,
     return Client(url, api_key, poll_interval=poll_interval)
 
 
-def fail(message: str, code: int) -> typer.Exit:
+ERROR_KINDS = {TASK_FAILED: "task_failed", USAGE: "usage", SERVER: "server",
+               INTERRUPTED: "interrupted"}
+
+
+def error_document(message: str, code: int) -> dict[str, Any]:
+    """What --json prints on stdout when a command fails."""
+    return {"error": {"kind": ERROR_KINDS.get(code, "error"), "message": message,
+                      "exit_code": code}}
+
+
+def json_requested() -> bool:
+    """Whether this command line asks for --json. Read from argv, not the parsed options,
+    so that it holds for errors found before the options are parsed, too."""
+    return "--json" in sys.argv[1:]
+
+
+def fail(message: str, code: int, *, json_error: bool = True) -> typer.Exit:
+    """One line on stderr and the exit code; with --json also an error document on
+    stdout, so a script always reads JSON there (`json_error=False` where the command
+    already printed its JSON answer)."""
+    if json_error and json_requested():
+        print_json(error_document(message, code))
     typer.echo(f"genmill: {message}", err=True)
     return typer.Exit(code)
 

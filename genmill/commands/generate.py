@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -63,7 +64,7 @@ def report(task: Task, files: list[Path], as_json: bool) -> None:
             typer.echo(str(path))
     if task.failed:
         raise fail(f"task {task.id} failed: {task.fail_reason or 'no reason given'}",
-                   TASK_FAILED)
+                   TASK_FAILED, json_error=False)  # the task document says FAILURE
 
 
 def generate(
@@ -105,7 +106,7 @@ def generate(
             raise fail("interrupted; no task id came back", INTERRUPTED) from None
         if not wait:
             if as_json:
-                print_json({"task_id": task_id})
+                print_json({"task_id": task_id, "model": model})
             else:
                 typer.echo(task_id)
             return
@@ -116,6 +117,8 @@ def generate(
                           cancel_on_interrupt=cancel_on_interrupt)
         except KeyboardInterrupt:  # between polls follow() handles it; this is the edges
             raise interrupted(gm, task_id, cancel_on_interrupt) from None
+        # A Siray status does not name the model; the one this command submitted is it.
+        task = replace(task, model=task.model or model)
         dest = out or default_out(task_id)
         try:
             files = gm.download(task, dest) if task.succeeded else []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -31,15 +33,24 @@ _OWN_OUTPUT_PATH = re.compile(
 )
 
 
-def describe_validation_error(error: ValidationError) -> tuple[str, str]:
-    """The first problem as 'field: message', and the field's dotted name."""
+def describe_validation_error(error: ValidationError,
+                               known: Iterable[str] = ()) -> tuple[str, str]:
+    """The first problem as 'field: message', and the field's dotted name. An unknown
+    field names the closest of the `known` ones, as a typo usually has one."""
     first = error.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or "body"
     message = first["msg"]
     if first["type"] == "extra_forbidden":
-        message = "unknown parameter for this model"
+        message = unknown_field_message(field, known)
     message = message.removeprefix("Value error, ")
     return f"{field}: {message}", field
+
+
+def unknown_field_message(field: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(field, list(known), n=1, cutoff=0.6)
+    if close:
+        return f"unknown parameter; did you mean {close[0]}?"
+    return "unknown parameter for this model (see its params in GET /v1/models)"
 
 
 class TaskService:
@@ -96,7 +107,8 @@ class TaskService:
         try:
             params = spec.params.model_validate(body)
         except ValidationError as exc:
-            message, field = describe_validation_error(exc)
+            known = [*spec.params_schema().get("properties", {}), *INPUT_FIELDS, "priority"]
+            message, field = describe_validation_error(exc, known)
             raise InvalidRequest(message, field) from None
         refuse_bools_for_numbers(body, params)
         values = params.model_dump(mode="json")

@@ -170,8 +170,8 @@ class Database:
                          {"owner": owner})
 
     def migrate(self) -> list[int]:
-        # Every process migrates at start; most find nothing to do. Look first with a
-        # read, so that they do not queue for the write lock behind busy workers.
+        # Every process that opens the database calls this; once the schema is current
+        # a read says so, without queueing for SQLite's write lock behind busy workers.
         with self.read() as conn:
             if is_current(conn):
                 return []

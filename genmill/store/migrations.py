@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, inspect, select
 
 from genmill.store import schema
 
@@ -122,8 +122,8 @@ def applied_version(conn: Connection) -> int:
 
 
 def is_current(conn: Connection) -> bool:
-    """Every migration is applied (a read: takes no lock)."""
-    if not conn.dialect.has_table(conn, schema.schema_version.name):
+    """Whether every migration is applied: a read, so checking takes no write lock."""
+    if not inspect(conn).has_table(schema.schema_version.name):
         return False
     return applied_version(conn) >= MIGRATIONS[-1][0]
 
