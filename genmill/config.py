@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     fetch_timeout: float = 20.0
     allow_private_fetch: bool = False  # let input URLs reach loopback/private addresses
     log_json: bool = False
+    events_poll_interval: float = Field(0.05, gt=0)  # how often a server reads new events
+    events_keepalive: float = Field(15.0, gt=0)  # seconds between SSE keep-alive comments
 
     @field_validator("api_keys", mode="before")
     @classmethod

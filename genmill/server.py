@@ -28,7 +28,14 @@ def run_http(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM. Settings reach the app through GENMILL_* variables."""
     server = pick_server(settings.server)
     if server == "granian":
+        import multiprocessing
+
         from granian import Granian
+
+        # Granian starts its worker with the default start method. A forked child would
+        # inherit this process's SQLite state (the supervisor's open connection and its
+        # locks), which SQLite forbids: its first write could wait on a lock no one holds.
+        multiprocessing.set_start_method("spawn", force=True)
         from granian.constants import Interfaces
 
         Granian(

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from genmill import __version__
-from genmill.api import files, health, local, local_videos, siray
+from genmill.api import files, health, local, local_videos, siray, siray_events
 from genmill.api.auth import Authenticate
 from genmill.api.errors import install_error_handlers
 from genmill.api.middleware import AccessLog, BodyLimit
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, settings.max_body_bytes)
     siray_router, status_routes = siray.build_routes(parts.registry, parts)
     app.include_router(siray_router)
+    app.include_router(siray_events.build_router(parts))
     app.include_router(local.router)
     app.include_router(local_videos.router)
     app.include_router(files.router)

@@ -18,6 +18,7 @@ from genmill.engines.base import ModelSpec
 from genmill.engines.params import MAX_SEED
 from genmill.engines.registry import Registry, UnknownModel
 from genmill.storage import Storage
+from genmill.store.queue import queue_position
 from genmill.store.tasks import TaskStore
 
 log = logging.getLogger("genmill.tasks")
@@ -193,6 +194,10 @@ class TaskService:
         if task is None or task.owner != owner or (kind is not None and task.kind != kind):
             raise NotFound(f"task {task_id} not found")
         return task
+
+    def queue_position(self, task_id: str) -> int | None:
+        """0-based place among queued tasks (priority, then age); None if not queued."""
+        return queue_position(self.store.db, task_id)
 
     def list(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -90,3 +91,27 @@ workers = Table(
     Column("started_at", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
 )
+
+# One row per change of a task that a client sees (status, progress, outputs), appended
+# by triggers in the transaction that made the change (migration 5), so every server
+# process on the database reads the same stream. `seq` is the SSE event id: it rises per
+# task (a task's row lock orders its changes) and across tasks. Deleted with their task.
+task_events = Table(
+    "task_events",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("task_id", String(64), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("progress", Integer, nullable=False),
+    Column("outputs", JSON, nullable=False),
+    Column("fail_reason", Text, nullable=False),
+    Column("submit_time", Float, nullable=False),
+    Column("start_time", Float),
+    Column("finish_time", Float),
+    sqlite_autoincrement=True,
+)
+Index("ix_task_events_task", task_events.c.task_id, task_events.c.seq)
+Index("ix_task_events_owner", task_events.c.owner, task_events.c.seq)
