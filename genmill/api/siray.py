@@ -16,7 +16,7 @@ from genmill.api.deps import base_url, components, json_object, public_base
 from genmill.api.responses import json_response, output_urls, unix
 from genmill.api.schemas import model_entry, status_operation, submit_body_schema
 from genmill.components import Components
-from genmill.domain import Kind, Task, TaskStatus
+from genmill.domain import Kind, Status, Task, TaskStatus
 from genmill.engines.registry import Registry
 
 # (kind, submit path, status path prefix) as the hosted service spells them.
@@ -25,6 +25,14 @@ ENDPOINTS = [
     (Kind.VIDEO, "/v1/video/generations", "/v1/video/generations"),
     (Kind.MESH, "/v1/3d/generations", "/v1/3d/generations"),
 ]
+
+
+IDEMPOTENCY_PARAMETER = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "maxLength": 255},
+    "description": "A retry with the same key and the same body within 24 h answers the "
+                   "same task and creates none; another body under the key is a 409.",
+}
 
 
 def status_document(task: Task | TaskStatus, base: str) -> dict[str, Any]:
@@ -95,7 +103,8 @@ def _add_kind_routes(
     async def submit(request: Request) -> Response:
         who = owner(request)
         body = await json_object(request)
-        task = await run_in_threadpool(components(request).service.submit, who, body, kind)
+        task = await run_in_threadpool(components(request).service.submit, who, body, kind,
+                                       request.headers.get("idempotency-key"))
         # Both levels: the official SDKs read task_id from the top of the reply.
         return json_response(
             {"code": "success", "message": "", "task_id": task.id, "data": {"task_id": task.id}}
@@ -122,7 +131,7 @@ def _add_kind_routes(
         openapi_extra={"requestBody": {
             "required": True,
             "content": {"application/json": {"schema": submit_body_schema(registry, kind)}},
-        }},
+        }, "parameters": [IDEMPOTENCY_PARAMETER]},
         name=f"submit_{kind.name.lower()}",
     )
     status_routes.append(StatusRoute(status_prefix + "/{task_id}", status, label,
@@ -148,6 +157,26 @@ def build_routes(
             "object": "list",
             "data": [model_entry(spec) for spec in specs],
         })
+
+    @router.get("/v1/tasks/{task_id}", summary="A task with its settings and place in the "
+                                                "queue (genmill extension)",
+                description="The status document's `data`, plus `model`, `params`, "
+                            "`priority`, `attempts`, `max_attempts` and `queue_position` "
+                            "(0-based among queued tasks; null unless queued).")
+    async def task_resource(task_id: str, request: Request) -> Response:
+        service, who = components(request).service, owner(request)
+
+        def read() -> tuple[Task, int | None]:
+            task = service.get(who, task_id)
+            return task, service.queue_position(task_id) if task.status == Status.QUEUED \
+                else None
+
+        task, position = await run_in_threadpool(read)
+        document = status_document(task, public_base(request))
+        document["data"].update(model=task.model, params=task.params, priority=task.priority,
+                                attempts=task.attempts, max_attempts=task.max_attempts,
+                                queue_position=position)
+        return json_response(document)
 
     @router.post("/v1/tasks/{task_id}/cancel", summary="Cancel a task (genmill extension)")
     async def cancel(task_id: str, request: Request) -> Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 import secrets
@@ -12,12 +14,14 @@ from urllib.parse import unquote, urlsplit
 from pydantic import ValidationError
 
 from genmill.core import inputs as input_checks
-from genmill.core.errors import InvalidRequest, NotFound, TooManyTasks
+from genmill.core.errors import Conflict, InvalidRequest, NotFound, TooManyTasks
 from genmill.domain import Kind, Status, Task, TaskStatus, new_task_id
 from genmill.engines.base import ModelSpec
 from genmill.engines.params import MAX_SEED
 from genmill.engines.registry import Registry, UnknownModel
 from genmill.storage import Storage
+from genmill.store import idempotency
+from genmill.store.idempotency import AlreadyClaimed, IdempotencyClaim
 from genmill.store.queue import queue_position
 from genmill.store.tasks import TaskStore
 
@@ -28,6 +32,24 @@ MAX_IMAGES = 16
 _OWN_OUTPUT_PATH = re.compile(
     r"/tasks/(?P<task_id>(?:image|video|3d)_[0-9a-f]{32})/(?P<name>[^/]+)$"
 )
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_KEY_CHARS = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as Stripe and the IETF draft
+
+
+def _checked_key(key: str) -> str:
+    if not _KEY_CHARS.fullmatch(key):
+        raise InvalidRequest("Idempotency-Key: must be 1 to 255 visible ASCII characters",
+                             IDEMPOTENCY_HEADER)
+    return key
+
+
+def _request_hash(kind: Kind | None, body: dict[str, Any]) -> str:
+    """Same request = same endpoint kind and the same JSON, whatever the key order."""
+    canonical = json.dumps([kind.value if kind else None, body], sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def describe_validation_error(error: ValidationError) -> tuple[str, str]:
@@ -81,10 +103,21 @@ class TaskService:
             )
         return spec
 
-    def submit(self, owner: str, body: dict[str, Any], kind: Kind | None = None) -> Task:
-        """Validate everything a client sent, store the task QUEUED, return it."""
+    def submit(self, owner: str, body: dict[str, Any], kind: Kind | None = None,
+               idempotency_key: str | None = None) -> Task:
+        """Validate everything a client sent, store the task QUEUED, return it.
+
+        With an `idempotency_key` already used by this owner in the last 24 h for the same
+        request, return that task and store nothing; for another request, 409."""
         if not isinstance(body, dict):
             raise InvalidRequest("body: must be a JSON object", "body")
+        claim = None
+        if idempotency_key is not None:
+            claim = IdempotencyClaim(owner, _checked_key(idempotency_key),
+                                     _request_hash(kind, body))
+            found = idempotency.lookup(self.store.db, claim)
+            if found is not None:
+                return self._claimed(owner, found)
         body = dict(body)
         spec = self.resolve_model(body.pop("model", None), kind)
         raw_inputs = {name: body.pop(name) for name in INPUT_FIELDS if name in body}
@@ -127,12 +160,25 @@ class TaskService:
                 self.storage.save_input(task.id, record["stored"], inline.data)
             task.inputs.append(record)
         try:
-            self.store.insert(task)
+            self.store.insert(task, claim)
+        except AlreadyClaimed as found:  # a concurrent submit under the same key won
+            self.storage.delete_task(task.id)
+            return self._claimed(owner, found)
         except Exception:
             self.storage.delete_task(task.id)  # no orphaned input files
             raise
         log.info("task %s %s model=%s owner=%s", task.id, task.status.value, task.model,
                  owner or "-", extra={"task_id": task.id})
+        return task
+
+    def _claimed(self, owner: str, found: AlreadyClaimed) -> Task:
+        if not found.same_request:
+            raise Conflict("Idempotency-Key: already used with a different request; use a "
+                           "new key for a new request", IDEMPOTENCY_HEADER)
+        task = self.store.get(found.task_id)
+        if task is None or task.owner != owner:
+            raise Conflict(f"Idempotency-Key: its task {found.task_id} was deleted; use a "
+                           "new key", IDEMPOTENCY_HEADER)
         return task
 
     def _check_inputs(self, raw: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:

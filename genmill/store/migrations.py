@@ -135,12 +135,17 @@ def _v5_task_events(conn: Connection) -> None:
     )
 
 
+def _v6_idempotency_keys(conn: Connection) -> None:
+    schema.idempotency_keys.create(conn)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_task_counts),
     (3, _v3_task_changes),
     # 4 is taken by the change-feed trigger fix.
     (5, _v5_task_events),
+    (6, _v6_idempotency_keys),
 ]
 
 

@@ -115,3 +115,18 @@ task_events = Table(
 )
 Index("ix_task_events_task", task_events.c.task_id, task_events.c.seq)
 Index("ix_task_events_owner", task_events.c.owner, task_events.c.seq)
+
+# Idempotency-Key of a submit (migration 6): the first task made under (owner, key), and
+# a hash of the request that made it, so a retry gets that task back and a different
+# request under the same key is refused. Kept IDEMPOTENCY_SECONDS.
+IDEMPOTENCY_SECONDS = 24 * 3600
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("owner", String(200), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("task_id", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_idempotency_keys_created", idempotency_keys.c.created_at)

@@ -11,6 +11,8 @@ from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, updat
 
 from genmill.domain import Kind, Status, Task, TaskStatus
 from genmill.store.connector import Database
+from genmill.store.idempotency import IdempotencyClaim
+from genmill.store.idempotency import claim as claim_key
 from genmill.store.schema import task_counts, tasks, workers
 from genmill.store.status_memo import StatusMemo
 
@@ -73,8 +75,12 @@ class TaskStore:
 
     # -- submit and read -------------------------------------------------------------
 
-    def insert(self, task: Task) -> None:
+    def insert(self, task: Task, idempotency: IdempotencyClaim | None = None) -> None:
+        """Store a new task. With `idempotency`, only if its key is not claimed yet (else
+        `AlreadyClaimed`, and nothing is stored)."""
         with self.db.write() as conn:
+            if idempotency is not None:
+                claim_key(conn, idempotency, task.id)
             conn.execute(insert(tasks).values(**_task_to_values(task)))
             if task.status == Status.QUEUED:
                 self.db.notify_new_work(conn)
