@@ -131,6 +131,7 @@ class Task:
     cancel_requested: bool = False
     lease_owner: str | None = None
     lease_expires: float | None = None
+    deadline: float | None = None  # Unix time; not final by then: FAILURE "deadline exceeded"
 
     @property
     def seed(self) -> int:

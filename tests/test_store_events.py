@@ -1,4 +1,4 @@
-"""Task events and queue positions in the store, on SQLite and on PostgreSQL."""
+"""Task events, queue positions and deadlines in the store, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -113,3 +113,26 @@ def test_postgresql_holds_events_behind_an_uncommitted_one(postgres_url):
     assert [(e.id, e.status) for e in reader.poll(0)] == [(third.id, Status.FAILURE)]
     assert reader.poll(0) == []
     db.dispose()
+
+
+def test_expired_deadlines_end_waiting_and_running_tasks(parts):
+    import time
+
+    from genmill.store.deadlines import expire_deadlines
+
+    store, _ = parts
+    waiting, running, later, free = make_task(), make_task(), make_task(), make_task()
+    waiting.deadline = running.deadline = time.time() - 1
+    later.deadline = time.time() + 3600
+    for task in (running, waiting, later, free):
+        store.insert(task)
+    assert store.claim("w1", 30).id == running.id
+    assert sorted(expire_deadlines(store.db)) == sorted([waiting.id, running.id])
+    for task_id in (waiting.id, running.id):
+        ended = store.get(task_id)
+        assert (ended.status, ended.fail_reason) == (Status.FAILURE, "deadline exceeded")
+    assert store.cancel_requested(running.id)  # its worker stops the engine...
+    assert not store.finish(running.id, "w1", Status.FAILURE, fail_reason="canceled")
+    assert store.get(running.id).fail_reason == "deadline exceeded"  # ...and keeps the reason
+    assert store.get(later.id).status == store.get(free.id).status == Status.QUEUED
+    assert expire_deadlines(store.db) == []

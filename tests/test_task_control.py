@@ -81,3 +81,45 @@ def test_queue_positions_the_task_resource_and_the_local_cancel(one_worker):
             assert client.post(f"/api/v1/tasks/{task_id}/cancel").status_code == 200
         wait_for(lambda: client.get(f"/v1/tasks/{blocker}").json()["data"]["status"] ==
                  "FAILURE", 30)
+
+
+def test_prefer_wait_answers_a_fast_task_with_its_outputs(one_worker):
+    with one_worker.client() as client:
+        answer = client.post(IMAGES, json={"model": "test/steps-t2i", "steps": 2},
+                             headers={"Prefer": "wait=10"})
+        assert answer.status_code == 200 and answer.headers["Preference-Applied"] == "wait=10"
+        body = answer.json()
+        data = body["data"]
+        assert body["task_id"] == data["task_id"] and data["status"] == "SUCCESS"
+        assert data["outputs"] and client.get(data["outputs"][0]).content[:4] == b"\x89PNG"
+        assert data == client.get(f"{IMAGES}/{data['task_id']}").json()["data"]
+        plain = client.post(IMAGES, json={"model": "test/steps-t2i", "steps": 1})
+        assert "Preference-Applied" not in plain.headers
+        assert plain.json()["data"] == {"task_id": plain.json()["task_id"]}
+
+
+def test_deadlines_end_running_and_waiting_tasks(one_worker):
+    with one_worker.client() as client:
+        running = client.post(IMAGES, json={"model": "test/steps-t2i", "steps": 400,
+                                            "step_ms": 50},
+                              headers={"Cancel-After": "2s"}).json()["task_id"]
+        wait_for(lambda: client.get(f"{IMAGES}/{running}").json()["data"]["status"] ==
+                 "IN_PROGRESS", 30)
+        # Behind the running task on the one worker; its deadline comes first. The
+        # answer waits for the end (Prefer: wait), which the deadline brings.
+        deadline = client.get(f"/v1/tasks/{running}").json()["data"]["deadline"]
+        waiting = client.post(IMAGES, json={"model": "test/steps-t2i", "deadline": deadline - 1},
+                              headers={"Prefer": "wait=30"}).json()["data"]
+        assert waiting["status"] == "FAILURE" and waiting["fail_reason"] == "deadline exceeded"
+        assert waiting["start_time"] == 0  # it never ran
+        ended = wait_for(lambda: (d := client.get(f"{IMAGES}/{running}").json()["data"])
+                         ["status"] == "FAILURE" and d, 30)
+        assert ended["fail_reason"] == "deadline exceeded"
+        for header, value in (("Cancel-After", "soon"), ("Cancel-After", "0"),
+                              ("Cancel-After", "8d")):
+            refused = client.post(IMAGES, json={"model": "test/steps-t2i"},
+                                  headers={header: value})
+            assert refused.status_code == 400
+            assert refused.json()["message"].startswith("Cancel-After:")
+        past = client.post(IMAGES, json={"model": "test/steps-t2i", "deadline": 1})
+        assert past.status_code == 400 and past.json()["message"].startswith("deadline:")

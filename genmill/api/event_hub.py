@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from genmill.domain import TaskEvent
 from genmill.store.events import EventReader, EventStore
@@ -116,10 +116,37 @@ class EventHub:
                 self.cursor = event.seq
 
 
-def hub_for_loop(hubs: dict, make: Callable[[], EventHub]) -> EventHub:
-    """The hub of the running event loop (an ASGI server may run several loops)."""
-    loop = asyncio.get_running_loop()
-    hub = hubs.get(loop)
-    if hub is None:
-        hub = hubs[loop] = make()
-    return hub
+class EventHubs:
+    """The hub of each event loop of this process (an ASGI server may run several)."""
+
+    def __init__(self, events: EventStore, poll_interval: float) -> None:
+        self.events = events
+        self.poll_interval = poll_interval
+        self._hubs: dict[asyncio.AbstractEventLoop, EventHub] = {}
+
+    def current(self) -> EventHub:
+        loop = asyncio.get_running_loop()
+        hub = self._hubs.get(loop)
+        if hub is None:
+            hub = self._hubs[loop] = EventHub(self.events, self.poll_interval)
+        return hub
+
+
+async def wait_until_final(hub: EventHub, is_final: Callable[[], Awaitable[bool]],
+                           task_id: str, timeout: float) -> None:
+    """Return once the task is final (by its events), or after `timeout` seconds."""
+    sub = await hub.subscribe(task_id=task_id)
+    try:
+        if await is_final():  # it may have ended before the subscription began
+            return
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout
+        while (remaining := until - loop.time()) > 0:
+            try:
+                event = await sub.next(remaining)
+            except TimeoutError:
+                return
+            if event is OVERFLOW or event.status.is_final:
+                return
+    finally:
+        sub.close()

@@ -19,7 +19,7 @@ from starlette.responses import StreamingResponse
 from genmill.api.auth import owner
 from genmill.api.deps import public_base
 from genmill.api.errors import ApiError
-from genmill.api.event_hub import OVERFLOW, EventHub, Subscription, hub_for_loop
+from genmill.api.event_hub import OVERFLOW, EventHubs, Subscription
 from genmill.api.siray import status_document
 from genmill.components import Components
 from genmill.domain import Status, TaskEvent
@@ -79,13 +79,10 @@ async def _live(sub: Subscription, keepalive: float) -> AsyncIterator[TaskEvent 
         yield event
 
 
-def build_router(parts: Components) -> APIRouter:
+def build_router(parts: Components, hubs: EventHubs) -> APIRouter:
     router = APIRouter(tags=["Siray API"])
-    hubs: dict = {}
     settings = parts.settings
-
-    def hub() -> EventHub:
-        return hub_for_loop(hubs, lambda: EventHub(parts.events, settings.events_poll_interval))
+    hub = hubs.current
 
     @router.get("/v1/tasks/{task_id}/events", response_class=StreamingResponse,
                 responses=_EVENT_STREAM,

@@ -52,6 +52,29 @@ def _request_hash(kind: Kind | None, body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+MAX_DEADLINE_SECONDS = 7 * 24 * 3600
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def _deadline(field: Any, cancel_after: str | None, now: float) -> float | None:
+    """The earlier of the body's `deadline` (Unix seconds) and now + `Cancel-After`."""
+    deadlines = []
+    if field is not None:
+        if isinstance(field, bool) or not isinstance(field, int | float) or field <= now:
+            raise InvalidRequest("deadline: must be a Unix time in seconds, in the future",
+                                 "deadline")
+        deadlines.append(float(field))
+    if cancel_after is not None:
+        match = _DURATION.fullmatch(cancel_after)
+        seconds = float(match[1]) * _UNIT_SECONDS[match[2]] if match else 0
+        if not 0 < seconds <= MAX_DEADLINE_SECONDS:
+            raise InvalidRequest("Cancel-After: must be seconds or a duration like 90s, 5m or "
+                                 "1h, at most 7 days", "Cancel-After")
+        deadlines.append(now + seconds)
+    return min(deadlines, default=None)
+
+
 def describe_validation_error(error: ValidationError) -> tuple[str, str]:
     """The first problem as 'field: message', and the field's dotted name."""
     first = error.errors()[0]
@@ -104,7 +127,7 @@ class TaskService:
         return spec
 
     def submit(self, owner: str, body: dict[str, Any], kind: Kind | None = None,
-               idempotency_key: str | None = None) -> Task:
+               idempotency_key: str | None = None, cancel_after: str | None = None) -> Task:
         """Validate everything a client sent, store the task QUEUED, return it.
 
         With an `idempotency_key` already used by this owner in the last 24 h for the same
@@ -124,6 +147,7 @@ class TaskService:
         priority = body.pop("priority", 0)
         if not isinstance(priority, int) or not -100 <= priority <= 100:
             raise InvalidRequest("priority: must be an integer from -100 to 100", "priority")
+        deadline = _deadline(body.pop("deadline", None), cancel_after, time.time())
         try:
             params = spec.params.model_validate(body)
         except ValidationError as exc:
@@ -145,6 +169,7 @@ class TaskService:
             max_attempts=self.max_attempts,
             priority=priority,
             time_limit=spec.time_limit,
+            deadline=deadline,
         )
         limit = self.max_pending_per_key
         if limit and self.store.count_unfinished(owner) >= limit:

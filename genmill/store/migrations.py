@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, inspect, select
 
 from genmill.store import schema
 
@@ -139,6 +139,15 @@ def _v6_idempotency_keys(conn: Connection) -> None:
     schema.idempotency_keys.create(conn)
 
 
+def _v7_task_deadline(conn: Connection) -> None:
+    """`tasks.deadline`. A database made at version 1 by this code has it already (the
+    first migration creates the table as schema.py now declares it)."""
+    if "deadline" in {c["name"] for c in inspect(conn).get_columns("tasks")}:
+        return
+    conn.exec_driver_sql("ALTER TABLE tasks ADD COLUMN deadline FLOAT")
+    conn.exec_driver_sql("CREATE INDEX ix_tasks_deadline ON tasks (deadline)")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_task_counts),
@@ -146,6 +155,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     # 4 is taken by the change-feed trigger fix.
     (5, _v5_task_events),
     (6, _v6_idempotency_keys),
+    (7, _v7_task_deadline),
 ]
 
 

@@ -52,11 +52,15 @@ tasks = Table(
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("lease_owner", String(100)),
     Column("lease_expires", Float),
+    # Unix time by which the task must be final, else it fails "deadline exceeded"
+    # (migration 7 adds it to databases made before).
+    Column("deadline", Float),
 )
 
 Index("ix_tasks_queue", tasks.c.status, tasks.c.priority.desc(), tasks.c.seq)
 Index("ix_tasks_owner_seq", tasks.c.owner, tasks.c.seq)
 Index("ix_tasks_lease", tasks.c.status, tasks.c.lease_expires)
+Index("ix_tasks_deadline", tasks.c.deadline)
 
 # Per (owner, kind, model, status) task counts, kept by triggers (migration 2), so the
 # total of a listed page is a sum over a few rows instead of a count over every task.

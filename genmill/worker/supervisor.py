@@ -15,6 +15,7 @@ import time
 from genmill.components import Components
 from genmill.config import Settings
 from genmill.domain import Status
+from genmill.store.deadlines import expire_deadlines
 from genmill.worker.runner import worker_main
 
 log = logging.getLogger("genmill.supervisor")
@@ -76,6 +77,8 @@ class Supervisor:
                 self.storage.discard_staging(reaped.task_id)
             log.warning("task %s lease expired -> %s", reaped.task_id, reaped.status.value,
                         extra={"task_id": reaped.task_id})
+        for task_id in expire_deadlines(self.db):  # a running one's worker cleans up
+            log.info("task %s FAILURE (deadline exceeded)", task_id, extra={"task_id": task_id})
         self.store.forget_workers(older_than_seconds=300)
 
     def stop(self) -> None:
