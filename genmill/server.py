@@ -45,6 +45,9 @@ def run_http(settings: Settings) -> None:
             port=settings.port,
             interface=Interfaces.ASGI,
             workers=1,
+            # Requests in flight at once (granian's default is its backlog, 1024): an open
+            # event stream is one for as long as it lasts.
+            backpressure=settings.max_concurrent_requests,
             websockets=False,  # genmill has no websocket routes
             log_access=False,  # genmill logs each request itself, in its own format
             log_enabled=True,

@@ -9,6 +9,7 @@ event's `id:` is the event's number; a client that reconnects with `Last-Event-I
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -45,21 +46,39 @@ def last_event_id(request: Request) -> int | None:
     return int(raw)
 
 
+@functools.lru_cache(maxsize=4096)
+def _event_text(event: TaskEvent, base: str, position: int | None) -> bytes:
+    """An event as SSE text. Cached: a change followed by many streams is rendered once."""
+    data: dict[str, Any] = status_document(event, base)["data"]
+    data["queue_position"] = position
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {event.seq}\nevent: status\ndata: {body}\n\n".encode()
+
+
 class EventRenderer:
-    """An event as SSE text; a waiting task's queue position is read once per event."""
+    """Renders events for one stream; a waiting task's queue position is read once per
+    event (shared by all the streams of the process)."""
+
+    _positions: dict[int, int | None] = {}  # event seq -> position when first rendered
+    _POSITIONS_KEPT = 4096
 
     def __init__(self, parts: Components, base: str) -> None:
         self.parts = parts
         self.base = base
 
     async def render(self, event: TaskEvent) -> bytes:
-        data: dict[str, Any] = status_document(event, self.base)["data"]
         position = None
         if event.status is Status.QUEUED:
-            position = await asyncio.to_thread(self.parts.service.queue_position, event.id)
-        data["queue_position"] = position
-        body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        return f"id: {event.seq}\nevent: status\ndata: {body}\n\n".encode()
+            positions = EventRenderer._positions
+            if event.seq in positions:
+                position = positions[event.seq]
+            else:
+                position = await asyncio.to_thread(self.parts.service.queue_position,
+                                                   event.id)
+                if len(positions) >= self._POSITIONS_KEPT:
+                    del positions[next(iter(positions))]
+                positions[event.seq] = position
+        return _event_text(event, self.base, position)
 
 
 KEEPALIVE = b": keep-alive\n\n"
