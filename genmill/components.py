@@ -18,6 +18,7 @@ from genmill.engines.registry import Registry, build_registry
 from genmill.storage import Storage
 from genmill.storage.local import LocalStorage
 from genmill.store.connector import Database
+from genmill.store.events import EventStore
 from genmill.store.tasks import TaskStore
 
 
@@ -33,6 +34,10 @@ class Components:
     @cached_property
     def store(self) -> TaskStore:
         return TaskStore(self.database)
+
+    @cached_property
+    def events(self) -> EventStore:
+        return EventStore(self.database)
 
     @cached_property
     def storage(self) -> Storage:

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     fetch_timeout: float = 20.0
     allow_private_fetch: bool = False  # let input URLs reach loopback/private addresses
     log_json: bool = False
+    events_poll_interval: float = Field(0.05, gt=0)  # how often a server reads new events
+    events_keepalive: float = Field(15.0, gt=0)  # seconds between SSE keep-alive comments
+    # Requests one HTTP process serves at once (granian); each open event stream is one.
+    max_concurrent_requests: int = Field(16384, ge=1)
 
     @field_validator("api_keys", mode="before")
     @classmethod

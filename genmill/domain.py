@@ -131,7 +131,26 @@ class Task:
     cancel_requested: bool = False
     lease_owner: str | None = None
     lease_expires: float | None = None
+    deadline: float | None = None  # Unix time; not final by then: FAILURE "deadline exceeded"
 
     @property
     def seed(self) -> int:
         return int(self.params.get("seed", 0))
+
+
+class TaskEvent(NamedTuple):
+    """One change of a task as a client sees it (a server-sent event): the task's status
+    fields at that change, and `seq`, the event id, which rises with every change."""
+
+    seq: int
+    id: str
+    kind: Kind
+    action: str
+    owner: str
+    status: Status
+    progress: int
+    outputs: tuple[str, ...]
+    fail_reason: str
+    submit_time: float
+    start_time: float | None
+    finish_time: float | None

@@ -30,7 +30,14 @@ def run_http(settings: Settings, server: str, address: str) -> None:
     """Serve until SIGINT/SIGTERM on `address` (numeric: granian takes no host names).
     Settings reach the app through GENMILL_* variables."""
     if server == "granian":
+        import multiprocessing
+
         from granian import Granian
+
+        # Granian starts its worker with the default start method. A forked child would
+        # inherit this process's SQLite state (the supervisor's open connection and its
+        # locks), which SQLite forbids: its first write could wait on a lock no one holds.
+        multiprocessing.set_start_method("spawn", force=True)
         from granian.constants import Interfaces
 
         granian = Granian(
@@ -40,6 +47,9 @@ def run_http(settings: Settings, server: str, address: str) -> None:
             port=settings.port,
             interface=Interfaces.ASGI,
             workers=1,
+            # Requests in flight at once (granian's default is its backlog, 1024): an open
+            # event stream is one for as long as it lasts.
+            backpressure=settings.max_concurrent_requests,
             websockets=False,  # genmill has no websocket routes
             log_access=False,  # genmill logs each request itself, in its own format
             log_enabled=True,

@@ -138,6 +138,33 @@ def test_wait_timeout_cancel_list_and_delete(gm, server):
         bob.delete(gm.submit("image", "test/steps-t2i", prompt="alice's"))
 
 
+def test_events_follow_a_task_and_resume_after_an_id(gm):
+    task_id = gm.submit("image", "test/steps-t2i", prompt="watched", steps=6, step_ms=100)
+    events = list(gm.events(task_id))
+    ids = [int(e.id) for e in events]
+    assert ids == sorted(set(ids)) and len(events) >= 3
+    assert [e.task.progress for e in events] == sorted(e.task.progress for e in events)
+    assert events[-1].task.status is Status.SUCCESS and events[-1].task.outputs
+    assert all(e.queue_position is None for e in events if e.task.status != Status.QUEUED)
+    assert list(gm.events(task_id, last_event_id=events[1].id)) == events[2:]
+    seen: list = []
+    final = gm.wait(task_id, on_update=seen.append)
+    assert final == events[-1].task and seen == [final]  # from its stream: the final event
+
+
+def test_async_events_and_wait(server):
+    async def follow():
+        async with AsyncClient(server.url, KEYS["alice"]) as client:
+            task_id = await client.submit("image", "test/steps-t2i", prompt="a", steps=3,
+                                          step_ms=50)
+            events = [event async for event in client.events(task_id)]
+            return events, await client.wait(task_id)
+
+    events, final = asyncio.run(follow())
+    assert events[-1].task == final and final.status is Status.SUCCESS
+    assert [int(e.id) for e in events] == sorted(int(e.id) for e in events)
+
+
 def test_models_are_typed(gm):
     models = {m.id: m for m in gm.models()}
     t2v = models["test/steps-t2v"]
@@ -337,7 +364,7 @@ def test_download_part_longer_than_the_file_is_dropped(files, blob, tmp_path):
 
 class FlakyStatusServer:
     """A Siray status route that answers from a script: 429, a dropped connection, a 500,
-    then the task's progress."""
+    then the task's progress. It has no event streams, so the client polls."""
 
     def __init__(self, script: list):
         self.script = list(script)
@@ -349,6 +376,9 @@ class FlakyStatusServer:
                 pass
 
             def do_GET(self):
+                if self.path.endswith("/events"):  # a plain Siray server: no event streams
+                    self.send_error(404)
+                    return
                 owner.times.append(time.monotonic())
                 step = owner.script.pop(0) if len(owner.script) > 1 else owner.script[0]
                 if step == "drop":

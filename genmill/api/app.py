@@ -8,9 +8,10 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from genmill import __version__
-from genmill.api import docs, files, health, local, local_videos, siray
+from genmill.api import docs, files, health, local, local_videos, siray, siray_events
 from genmill.api.auth import Authenticate
 from genmill.api.errors import install_error_handlers
+from genmill.api.event_hub import EventHubs
 from genmill.api.middleware import AccessLog, BodyLimit
 from genmill.api.openapi import document_errors
 from genmill.components import Components
@@ -34,9 +35,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="genmill", version=__version__, description=DESCRIPTION,
                   docs_url=None, redoc_url=None)
     app.state.components = parts
+    app.state.event_hubs = EventHubs(parts.events, settings.events_poll_interval)
     install_error_handlers(app, settings.max_body_bytes)
     siray_router, status_routes = siray.build_routes(parts.registry, parts)
     app.include_router(siray_router)
+    app.include_router(siray_events.build_router(parts, app.state.event_hubs))
     app.include_router(local.router)
     app.include_router(local_videos.router)
     app.include_router(files.router)

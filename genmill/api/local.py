@@ -31,7 +31,7 @@ STATUSES_OF_STATE = {
 }
 
 
-def local_task(task: Task, base: str) -> dict[str, Any]:
+def local_task(task: Task, base: str, queue_position: int | None = None) -> dict[str, Any]:
     urls = output_urls(base, task)
     videos = [u for n, u in zip(task.outputs, urls, strict=True)
               if n.endswith(".mp4") and not n.startswith("combined-")]
@@ -51,7 +51,13 @@ def local_task(task: Task, base: str) -> dict[str, Any]:
         "submit_time": unix(task.submit_time),
         "start_time": unix(task.start_time),
         "finish_time": unix(task.finish_time),
+        "queue_position": queue_position,  # 0-based among queued tasks; null unless queued
     }
+
+
+def _with_positions(service, tasks: list[Task]) -> list[tuple[Task, int | None]]:
+    return [(task, service.queue_position(task.id) if task.status == Status.QUEUED else None)
+            for task in tasks]
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -100,17 +106,31 @@ async def list_tasks(request: Request) -> Response:
         except ValueError:
             raise ApiError(400, "kind: must be image, video or 3d") from None
     model = request.query_params.get("model") or None
-    tasks, total = await run_in_threadpool(
-        components(request).service.list, who, page, page_size, statuses, kind, model
-    )
+    service = components(request).service
+
+    def page_of_tasks():
+        tasks, total = service.list(who, page, page_size, statuses, kind, model)
+        return _with_positions(service, tasks), total
+
+    tasks, total = await run_in_threadpool(page_of_tasks)
     base = public_base(request)
-    return local_success({"tasks": [local_task(t, base) for t in tasks], "total": total,
-                    "page": page, "page_size": page_size})
+    return local_success({"tasks": [local_task(t, base, p) for t, p in tasks], "total": total,
+                          "page": page, "page_size": page_size})
 
 
 @router.get("/tasks/{task_id}", summary="A task's state, progress and output URLs")
 async def get_task(task_id: str, request: Request) -> Response:
-    task = await run_in_threadpool(components(request).service.get, owner(request), task_id)
+    service, who = components(request).service, owner(request)
+    [(task, position)] = await run_in_threadpool(
+        lambda: _with_positions(service, [service.get(who, task_id)]))
+    return local_success(local_task(task, public_base(request), position))
+
+
+@router.post("/tasks/{task_id}/cancel", summary="Cancel a task: a waiting one ends at once, "
+                                                 "a running one is stopped by its worker")
+async def cancel_task(task_id: str, request: Request) -> Response:
+    task = await run_in_threadpool(components(request).service.cancel, owner(request),
+                                   task_id)
     return local_success(local_task(task, public_base(request)))
 
 

@@ -127,7 +127,8 @@ async def create_videos(request: Request) -> Response:
     body = to_narrated_body(await json_object(request))
     try:
         task = await run_in_threadpool(components(request).service.submit, who, body,
-                                       Kind.VIDEO)
+                                       Kind.VIDEO, request.headers.get("idempotency-key"),
+                                       request.headers.get("cancel-after"))
     except InvalidRequest as exc:
         raise _in_request_terms(exc) from None
     return local_success({"task_id": task.id})

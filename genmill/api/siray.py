@@ -13,6 +13,8 @@ from starlette.routing import Route
 
 from genmill.api.auth import OWNER, owner
 from genmill.api.deps import base_url, components, json_object, public_base
+from genmill.api.event_hub import wait_until_final
+from genmill.api.prefer import preferred_wait
 from genmill.api.responses import json_response, output_urls, unix
 from genmill.api.schemas import (
     model_entry,
@@ -22,7 +24,7 @@ from genmill.api.schemas import (
     with_article,
 )
 from genmill.components import Components
-from genmill.domain import Kind, Task, TaskStatus
+from genmill.domain import Kind, Status, Task, TaskStatus
 from genmill.engines.registry import Registry
 
 # (kind, submit path, status path prefix) as the hosted service spells them.
@@ -31,6 +33,25 @@ ENDPOINTS = [
     (Kind.VIDEO, "/v1/video/generations", "/v1/video/generations"),
     (Kind.MESH, "/v1/3d/generations", "/v1/3d/generations"),
 ]
+
+
+IDEMPOTENCY_PARAMETER = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "maxLength": 255},
+    "description": "A retry with the same key and the same body within 24 h answers the "
+                   "same task and creates none; another body under the key is a 409.",
+}
+PREFER_PARAMETERS = [IDEMPOTENCY_PARAMETER, {
+    "name": "Prefer", "in": "header", "required": False, "schema": {"type": "string"},
+    "description": "`wait` or `wait=N` (N ≤ 60): answer when the task is final or N seconds "
+                   "passed, with the status document's fields in `data` and "
+                   "`Preference-Applied`.",
+}, {
+    "name": "Cancel-After", "in": "header", "required": False, "schema": {"type": "string"},
+    "description": "Seconds, or a duration like `90s`, `5m`, `1h`: a task not final by "
+                   "then ends FAILURE \"deadline exceeded\". The body may instead give "
+                   "`deadline` (Unix seconds).",
+}]
 
 
 def status_document(task: Task | TaskStatus, base: str) -> dict[str, Any]:
@@ -101,11 +122,25 @@ def _add_kind_routes(
     async def submit(request: Request) -> Response:
         who = owner(request)
         body = await json_object(request)
-        task = await run_in_threadpool(components(request).service.submit, who, body, kind)
-        # Both levels: the official SDKs read task_id from the top of the reply.
-        return json_response(
-            {"code": "success", "message": "", "task_id": task.id, "data": {"task_id": task.id}}
-        )
+        service = components(request).service
+        task = await run_in_threadpool(service.submit, who, body, kind,
+                                       request.headers.get("idempotency-key"),
+                                       request.headers.get("cancel-after"))
+        wait = preferred_wait(request.headers.getlist("prefer"))
+        if wait is None:
+            # Both levels: the official SDKs read task_id from the top of the reply.
+            return json_response({"code": "success", "message": "", "task_id": task.id,
+                                  "data": {"task_id": task.id}})
+
+        async def is_final() -> bool:
+            return (await run_in_threadpool(service.status, who, task.id)).status.is_final
+
+        await wait_until_final(request.app.state.event_hubs.current(), is_final, task.id, wait)
+        status = await run_in_threadpool(service.status, who, task.id)
+        document = status_document(status, public_base(request))
+        response = json_response({**document, "task_id": task.id})
+        response.headers["Preference-Applied"] = f"wait={wait}"
+        return response
 
     # The poll takes its components from this closure, not from the request's app state.
     service, public_url = parts.service, parts.settings.public_url
@@ -129,7 +164,7 @@ def _add_kind_routes(
             "required": True,
             "content": {"application/json": {"schema": submit_body_schema(registry, kind),
                                              "examples": submit_examples(registry, kind)}},
-        }},
+        }, "parameters": PREFER_PARAMETERS},
         name=f"submit_{kind.name.lower()}",
     )
     status_routes.append(StatusRoute(status_prefix + "/{task_id}", status, label,
@@ -155,6 +190,27 @@ def build_routes(
             "object": "list",
             "data": [model_entry(spec) for spec in specs],
         })
+
+    @router.get("/v1/tasks/{task_id}", summary="A task with its settings and place in the "
+                                                "queue (genmill extension)",
+                description="The status document's `data`, plus `model`, `params`, "
+                            "`priority`, `attempts`, `max_attempts`, `queue_position` "
+                            "(0-based among queued tasks; null unless queued) and `deadline` "
+                            "(Unix seconds, or null).")
+    async def task_resource(task_id: str, request: Request) -> Response:
+        service, who = components(request).service, owner(request)
+
+        def read() -> tuple[Task, int | None]:
+            task = service.get(who, task_id)
+            return task, service.queue_position(task_id) if task.status == Status.QUEUED \
+                else None
+
+        task, position = await run_in_threadpool(read)
+        document = status_document(task, public_base(request))
+        document["data"].update(model=task.model, params=task.params, priority=task.priority,
+                                attempts=task.attempts, max_attempts=task.max_attempts,
+                                queue_position=position, deadline=task.deadline)
+        return json_response(document)
 
     @router.post("/v1/tasks/{task_id}/cancel", summary="Cancel a task (genmill extension)")
     async def cancel(task_id: str, request: Request) -> Response:

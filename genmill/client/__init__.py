@@ -14,6 +14,7 @@ from genmill.client.errors import (
     AuthError,
     BadRequest,
     DownloadError,
+    EventsUnsupported,
     GenmillError,
     NotFound,
     ProtocolError,
@@ -23,12 +24,12 @@ from genmill.client.errors import (
     TaskFailed,
     WaitTimeout,
 )
-from genmill.client.models import Kind, Model, Status, Task, TaskPage
+from genmill.client.models import Kind, Model, Status, Task, TaskEvent, TaskPage
 from genmill.client.sync import Client
 
 __all__ = [
     "APIError", "AsyncClient", "AuthError", "BadRequest", "Client", "DownloadError",
-    "GenmillError", "Kind", "Model", "NotFound", "ProtocolError", "RateLimited",
-    "ServerError", "ServerUnreachable", "Status", "Task", "TaskFailed", "TaskPage",
-    "WaitTimeout",
+    "EventsUnsupported", "GenmillError", "Kind", "Model", "NotFound", "ProtocolError",
+    "RateLimited", "ServerError", "ServerUnreachable", "Status", "Task", "TaskEvent",
+    "TaskFailed", "TaskPage", "WaitTimeout",
 ]

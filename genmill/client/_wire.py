@@ -5,6 +5,7 @@ Client and AsyncClient share this, so the two differ only in how they wait for b
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,17 +14,19 @@ from typing import Any
 
 import httpx
 
+from genmill.client._sse import Message
 from genmill.client.errors import (
     APIError,
     AuthError,
     BadRequest,
+    EventsUnsupported,
     NotFound,
     ProtocolError,
     RateLimited,
     ServerError,
 )
 from genmill.client.inputs import ImageInput, image_value
-from genmill.client.models import STATE_NUMBERS, Kind, Model, Task, TaskPage
+from genmill.client.models import STATE_NUMBERS, Kind, Model, Task, TaskEvent, TaskPage
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 SUBMIT_PATHS = {
@@ -192,3 +195,40 @@ def models_of(response: httpx.Response) -> list[Model]:
     if not isinstance(data, list):
         raise ProtocolError("no model list in the answer")
     return [Model.from_wire(item) for item in data]
+
+
+EVENT_STREAM = "text/event-stream"
+RECONNECTS = 5  # consecutive failed connections before events() gives up
+
+
+def events_headers(api_key: str | None, last_event_id: str | None) -> dict[str, str]:
+    headers = {**auth_headers(api_key), "Accept": EVENT_STREAM}
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = last_event_id
+    return headers
+
+
+def check_event_stream(response: httpx.Response) -> None:
+    """After reading an answer that is not an event stream: raise what it means."""
+    raise_for_error(response)
+    raise EventsUnsupported(f"no event stream at {response.request.url.path}")
+
+
+def is_event_stream(response: httpx.Response) -> bool:
+    return response.status_code == 200 and \
+        response.headers.get("content-type", "").startswith(EVENT_STREAM)
+
+
+def event_of(message: Message, kind: Kind | None) -> TaskEvent | None:
+    """A status event as a TaskEvent; None for other event types."""
+    if message.event != "status":
+        return None
+    try:
+        data = json.loads(message.data)
+    except ValueError:
+        raise ProtocolError(f"an event that is not JSON: {message.data[:200]!r}") from None
+    return TaskEvent(message.id, Task.from_wire(data, kind), data.get("queue_position"))
+
+
+def reconnect_delay(failures: int) -> float:
+    return min(5.0, 0.2 * 2 ** failures)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from genmill.client import _wire, download
+from genmill.client import _sse, _wire, download
 from genmill.client.errors import (
     DownloadError,
     GenmillError,
@@ -19,7 +19,7 @@ from genmill.client.errors import (
     WaitTimeout,
 )
 from genmill.client.inputs import ImageInput
-from genmill.client.models import Kind, Model, Task, TaskPage, kind_of_id
+from genmill.client.models import Kind, Model, Task, TaskEvent, TaskPage, kind_of_id
 from genmill.client.polling import PollSchedule
 
 OnUpdate = Callable[[Task], None]
@@ -43,6 +43,7 @@ class AsyncClient:
         self.url = _wire.resolve_url(url)
         self.api_key = _wire.resolve_key(api_key)
         self.poll_interval = poll_interval
+        self._timeout = timeout
         self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout, transport=transport,
                                   follow_redirects=True)
         self._kinds: dict[str, Kind] = {}
@@ -93,12 +94,75 @@ class AsyncClient:
             return task
         raise NotFound(404, f"no task {task_id}")
 
+    async def events(self, task_id: str, *, last_event_id: str | None = None,
+                     timeout: float | None = None) -> AsyncIterator[TaskEvent]:
+        """The task's changes as they happen (server-sent events), ending after the final
+        one. A dropped connection is resumed with the last event's id, so nothing is lost
+        or repeated. WaitTimeout after `timeout` s; EventsUnsupported from a server
+        without event streams."""
+        kind = self._kinds.get(task_id) or kind_of_id(task_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last: Task | None = None
+        failures = 0
+        while True:
+            read_timeout = 60.0
+            if deadline is not None:
+                read_timeout = min(read_timeout, max(0.01, deadline - time.monotonic()))
+            try:
+                async with self._http.stream(
+                    "GET", f"/v1/tasks/{task_id}/events",
+                    headers=_wire.events_headers(self.api_key, last_event_id),
+                    timeout=httpx.Timeout(self._timeout, read=read_timeout),
+                ) as response:
+                    if not _wire.is_event_stream(response):
+                        await response.aread()
+                        _wire.check_event_stream(response)
+                    parser = _sse.Parser()
+                    async for line in response.aiter_lines():
+                        if deadline is not None and time.monotonic() > deadline:
+                            raise WaitTimeout(last, timeout or 0)
+                        message = parser.feed(line)
+                        event = message and _wire.event_of(message, kind)
+                        if event is None:
+                            continue
+                        failures, last_event_id, last = 0, event.id, event.task
+                        yield event
+                        if event.task.done:
+                            return
+            except httpx.TransportError as exc:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise WaitTimeout(last, timeout or 0) from None
+                failures += 1
+                if failures > _wire.RECONNECTS:
+                    raise ServerUnreachable(f"{self.url}: {exc or type(exc).__name__}") from exc
+                await asyncio.sleep(_wire.reconnect_delay(failures))
+            # The stream ended before the final event (a server restart): resume it.
+
     async def wait(self, task_id: str, timeout: float | None = None,
-             on_update: OnUpdate | None = None) -> Task:
-        """Poll until SUCCESS or FAILURE and return the final task (check `task.failed`).
+                   on_update: OnUpdate | None = None) -> Task:
+        """Follow the task until SUCCESS or FAILURE and return the final task (check
+        `task.failed`): by its event stream where the server has one, else by polling.
 
         Rides out 429s (Retry-After) and transient errors; WaitTimeout after `timeout` s.
         """
+        started = time.monotonic()
+        try:
+            async for event in self.events(task_id, timeout=timeout):
+                if on_update:
+                    on_update(event.task)
+                if event.task.done:
+                    return event.task
+        except WaitTimeout:
+            raise
+        except GenmillError:
+            pass  # no event stream here, or it failed: polling names a missing task, and
+            # rides out 429s and restarts
+        if timeout is not None:
+            timeout = max(0.0, timeout - (time.monotonic() - started))
+        return await self._poll(task_id, timeout, on_update)
+
+    async def _poll(self, task_id: str, timeout: float | None,
+                    on_update: OnUpdate | None) -> Task:
         schedule = PollSchedule(self._kinds.get(task_id) or kind_of_id(task_id),
                                 self.poll_interval)
         deadline = None if timeout is None else time.monotonic() + timeout

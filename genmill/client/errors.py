@@ -20,6 +20,10 @@ class ProtocolError(GenmillError):
     """The server answered, but not in a shape this client understands."""
 
 
+class EventsUnsupported(ProtocolError):
+    """The server has no event stream for tasks (a plain Siray server): poll instead."""
+
+
 class APIError(GenmillError):
     """A non-2xx answer; `status` is the HTTP status, `message` the server's own words."""
 

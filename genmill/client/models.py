@@ -159,6 +159,15 @@ class Task:
 
 
 @dataclass(frozen=True)
+class TaskEvent:
+    """One change of a task, from its event stream. `id` resumes the stream after it."""
+
+    id: str | None
+    task: Task
+    queue_position: int | None  # 0-based among queued tasks; None unless queued
+
+
+@dataclass(frozen=True)
 class TaskPage:
     tasks: list[Task]
     total: int

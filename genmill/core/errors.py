@@ -30,3 +30,8 @@ class TooManyTasks(ServiceError):
     code = "rate_limited"
     retry_after = 5
 
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = "conflict"

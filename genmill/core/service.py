@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import logging
 import re
 import secrets
@@ -14,14 +16,17 @@ from urllib.parse import unquote, urlsplit
 from pydantic import ValidationError
 
 from genmill.core import inputs as input_checks
-from genmill.core.errors import InvalidRequest, NotFound, TooManyTasks
+from genmill.core.errors import Conflict, InvalidRequest, NotFound, TooManyTasks
 from genmill.core.param_checks import refuse_bools_for_numbers, refuse_non_finite
 from genmill.domain import Kind, Status, Task, TaskStatus, new_task_id
 from genmill.engines.base import ModelSpec
 from genmill.engines.params import MAX_SEED
 from genmill.engines.registry import Registry, UnknownModel
 from genmill.storage import Storage
+from genmill.store import idempotency
 from genmill.store.errors import StoreFull
+from genmill.store.idempotency import AlreadyClaimed, IdempotencyClaim
+from genmill.store.queue import queue_position
 from genmill.store.tasks import TaskStore
 
 log = logging.getLogger("genmill.tasks")
@@ -31,6 +36,47 @@ MAX_IMAGES = 16
 _OWN_OUTPUT_PATH = re.compile(
     r"/tasks/(?P<task_id>(?:image|video|3d)_[0-9a-f]{32})/(?P<name>[^/]+)$"
 )
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_KEY_CHARS = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as Stripe and the IETF draft
+
+
+def _checked_key(key: str) -> str:
+    if not _KEY_CHARS.fullmatch(key):
+        raise InvalidRequest("Idempotency-Key: must be 1 to 255 visible ASCII characters",
+                             IDEMPOTENCY_HEADER)
+    return key
+
+
+def _request_hash(kind: Kind | None, body: dict[str, Any]) -> str:
+    """Same request = same endpoint kind and the same JSON, whatever the key order."""
+    canonical = json.dumps([kind.value if kind else None, body], sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+MAX_DEADLINE_SECONDS = 7 * 24 * 3600
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def _deadline(field: Any, cancel_after: str | None, now: float) -> float | None:
+    """The earlier of the body's `deadline` (Unix seconds) and now + `Cancel-After`."""
+    deadlines = []
+    if field is not None:
+        if isinstance(field, bool) or not isinstance(field, int | float) or field <= now:
+            raise InvalidRequest("deadline: must be a Unix time in seconds, in the future",
+                                 "deadline")
+        deadlines.append(float(field))
+    if cancel_after is not None:
+        match = _DURATION.fullmatch(cancel_after)
+        seconds = float(match[1]) * _UNIT_SECONDS[match[2]] if match else 0
+        if not 0 < seconds <= MAX_DEADLINE_SECONDS:
+            raise InvalidRequest("Cancel-After: must be seconds or a duration like 90s, 5m or "
+                                 "1h, at most 7 days", "Cancel-After")
+        deadlines.append(now + seconds)
+    return min(deadlines, default=None)
 
 
 def describe_validation_error(error: ValidationError,
@@ -93,10 +139,21 @@ class TaskService:
             )
         return spec
 
-    def submit(self, owner: str, body: dict[str, Any], kind: Kind | None = None) -> Task:
-        """Validate everything a client sent, store the task QUEUED, return it."""
+    def submit(self, owner: str, body: dict[str, Any], kind: Kind | None = None,
+               idempotency_key: str | None = None, cancel_after: str | None = None) -> Task:
+        """Validate everything a client sent, store the task QUEUED, return it.
+
+        With an `idempotency_key` already used by this owner in the last 24 h for the same
+        request, return that task and store nothing; for another request, 409."""
         if not isinstance(body, dict):
             raise InvalidRequest("body: must be a JSON object", "body")
+        claim = None
+        if idempotency_key is not None:
+            claim = IdempotencyClaim(owner, _checked_key(idempotency_key),
+                                     _request_hash(kind, body))
+            found = idempotency.lookup(self.store.db, claim)
+            if found is not None:
+                return self._claimed(owner, found)
         body = dict(body)
         spec = self.resolve_model(body.pop("model", None), kind)
         raw_inputs = {name: body.pop(name) for name in INPUT_FIELDS if name in body}
@@ -104,6 +161,7 @@ class TaskService:
         if (not isinstance(priority, int) or isinstance(priority, bool)
                 or not -100 <= priority <= 100):
             raise InvalidRequest("priority: must be an integer from -100 to 100", "priority")
+        deadline = _deadline(body.pop("deadline", None), cancel_after, time.time())
         try:
             params = spec.params.model_validate(body)
         except ValidationError as exc:
@@ -128,6 +186,7 @@ class TaskService:
             max_attempts=self.max_attempts,
             priority=priority,
             time_limit=spec.time_limit,
+            deadline=deadline,
         )
         pending = self._check_inputs(raw_inputs)
         if spec.mode.needs_image and not pending:
@@ -139,15 +198,28 @@ class TaskService:
             task.inputs.append(record)
         limit = self.max_pending_per_key
         try:
-            if not self.store.insert(task, max_unfinished=limit):  # counts atomically
-                raise TooManyTasks(
+            if not self.store.insert(task, max_unfinished=limit, idempotency=claim):
+                raise TooManyTasks(  # counted atomically with the insert
                     f"this key already has {limit} tasks waiting or running; retry when one ends"
                 )
+        except AlreadyClaimed as found:  # a concurrent submit under the same key won
+            self.storage.delete_task(task.id)
+            return self._claimed(owner, found)
         except Exception:
             self.storage.delete_task(task.id)  # no orphaned input files
             raise
         log.info("task %s %s model=%s owner=%s", task.id, task.status.value, task.model,
                  owner or "-", extra={"task_id": task.id})
+        return task
+
+    def _claimed(self, owner: str, found: AlreadyClaimed) -> Task:
+        if not found.same_request:
+            raise Conflict("Idempotency-Key: already used with a different request; use a "
+                           "new key for a new request", IDEMPOTENCY_HEADER)
+        task = self.store.get(found.task_id)
+        if task is None or task.owner != owner:
+            raise Conflict(f"Idempotency-Key: its task {found.task_id} was deleted; use a "
+                           "new key", IDEMPOTENCY_HEADER)
         return task
 
     def _check_inputs(self, raw: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
@@ -209,6 +281,10 @@ class TaskService:
         if task is None or task.owner != owner or (kind is not None and task.kind != kind):
             raise NotFound(f"task {task_id} not found")
         return task
+
+    def queue_position(self, task_id: str) -> int | None:
+        """0-based place among queued tasks (priority, then age); None if not queued."""
+        return queue_position(self.store.db, task_id)
 
     def list(
         self,

@@ -108,11 +108,83 @@ def _v4_task_changes_shown_only(conn: Connection) -> None:
     )
 
 
+# What a task event copies from its task row (task_events, migration 5).
+_EVENT_FIELDS = ("owner, kind, action, status, progress, outputs, fail_reason, submit_time, "
+                 "start_time, finish_time")
+_EVENT_INSERT = (
+    f"INSERT INTO task_events (task_id, {_EVENT_FIELDS}) VALUES (NEW.id, "
+    + ", ".join(f"NEW.{name.strip()}" for name in _EVENT_FIELDS.split(",")) + ")"
+)
+
+
+def _v5_task_events(conn: Connection) -> None:
+    """Task events for server-sent events: a row per visible change, written by triggers
+    in the changing transaction (so every process reads one ordered stream), removed with
+    their task. Existing tasks get one event holding their current state."""
+    schema.task_events.create(conn)
+    conn.exec_driver_sql(
+        f"INSERT INTO task_events (task_id, {_EVENT_FIELDS}) "
+        f"SELECT id, {_EVENT_FIELDS} FROM tasks ORDER BY seq"
+    )
+    if conn.dialect.name == "sqlite":
+        changed = ("OLD.status IS NOT NEW.status OR OLD.progress IS NOT NEW.progress "
+                   "OR OLD.outputs IS NOT NEW.outputs")
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER task_events_insert AFTER INSERT ON tasks BEGIN {_EVENT_INSERT}; END"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER task_events_update AFTER UPDATE OF status, progress, outputs "
+            f"ON tasks WHEN {changed} BEGIN {_EVENT_INSERT}; END"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER task_events_delete AFTER DELETE ON tasks "
+            "BEGIN DELETE FROM task_events WHERE task_id = OLD.id; END"
+        )
+        return
+    # json has no equality operator: compare the text.
+    changed = ("OLD.status IS DISTINCT FROM NEW.status OR OLD.progress IS DISTINCT FROM "
+               "NEW.progress OR OLD.outputs::text IS DISTINCT FROM NEW.outputs::text")
+    conn.exec_driver_sql(f"""
+        CREATE FUNCTION genmill_task_event() RETURNS trigger AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' THEN
+                DELETE FROM task_events WHERE task_id = OLD.id;
+            ELSE
+                {_EVENT_INSERT};
+            END IF;
+            RETURN NULL;
+        END $$ LANGUAGE plpgsql""")
+    conn.exec_driver_sql(
+        "CREATE TRIGGER task_events_insert_delete AFTER INSERT OR DELETE ON tasks "
+        "FOR EACH ROW EXECUTE FUNCTION genmill_task_event()"
+    )
+    conn.exec_driver_sql(
+        "CREATE TRIGGER task_events_update AFTER UPDATE OF status, progress, outputs ON tasks "
+        f"FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION genmill_task_event()"
+    )
+
+
+def _v6_idempotency_keys(conn: Connection) -> None:
+    schema.idempotency_keys.create(conn)
+
+
+def _v7_task_deadline(conn: Connection) -> None:
+    """`tasks.deadline`. A database made at version 1 by this code has it already (the
+    first migration creates the table as schema.py now declares it)."""
+    if "deadline" in {c["name"] for c in inspect(conn).get_columns("tasks")}:
+        return
+    conn.exec_driver_sql("ALTER TABLE tasks ADD COLUMN deadline FLOAT")
+    conn.exec_driver_sql("CREATE INDEX ix_tasks_deadline ON tasks (deadline)")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_task_counts),
     (3, _v3_task_changes),
     (4, _v4_task_changes_shown_only),
+    (5, _v5_task_events),
+    (6, _v6_idempotency_keys),
+    (7, _v7_task_deadline),
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -51,11 +52,15 @@ tasks = Table(
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("lease_owner", String(100)),
     Column("lease_expires", Float),
+    # Unix time by which the task must be final, else it fails "deadline exceeded"
+    # (migration 7 adds it to databases made before).
+    Column("deadline", Float),
 )
 
 Index("ix_tasks_queue", tasks.c.status, tasks.c.priority.desc(), tasks.c.seq)
 Index("ix_tasks_owner_seq", tasks.c.owner, tasks.c.seq)
 Index("ix_tasks_lease", tasks.c.status, tasks.c.lease_expires)
+Index("ix_tasks_deadline", tasks.c.deadline)
 
 # Per (owner, kind, model, status) task counts, kept by triggers (migration 2), so the
 # total of a listed page is a sum over a few rows instead of a count over every task.
@@ -91,3 +96,42 @@ workers = Table(
     Column("started_at", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
 )
+
+# One row per change of a task that a client sees (status, progress, outputs), appended
+# by triggers in the transaction that made the change (migration 5), so every server
+# process on the database reads the same stream. `seq` is the SSE event id: it rises per
+# task (a task's row lock orders its changes) and across tasks. Deleted with their task.
+task_events = Table(
+    "task_events",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("task_id", String(64), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("progress", Integer, nullable=False),
+    Column("outputs", JSON, nullable=False),
+    Column("fail_reason", Text, nullable=False),
+    Column("submit_time", Float, nullable=False),
+    Column("start_time", Float),
+    Column("finish_time", Float),
+    sqlite_autoincrement=True,
+)
+Index("ix_task_events_task", task_events.c.task_id, task_events.c.seq)
+Index("ix_task_events_owner", task_events.c.owner, task_events.c.seq)
+
+# Idempotency-Key of a submit (migration 6): the first task made under (owner, key), and
+# a hash of the request that made it, so a retry gets that task back and a different
+# request under the same key is refused. Kept IDEMPOTENCY_SECONDS.
+IDEMPOTENCY_SECONDS = 24 * 3600
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("owner", String(200), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("task_id", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_idempotency_keys_created", idempotency_keys.c.created_at)

@@ -11,6 +11,8 @@ from sqlalchemy import Row, and_, bindparam, delete, exists, func, insert, selec
 
 from genmill.domain import Kind, Status, Task, TaskStatus
 from genmill.store.connector import Database
+from genmill.store.idempotency import IdempotencyClaim
+from genmill.store.idempotency import claim as claim_key
 from genmill.store.schema import task_counts, tasks, workers
 from genmill.store.status_memo import StatusMemo
 
@@ -85,9 +87,12 @@ class TaskStore:
 
     # -- submit and read -------------------------------------------------------------
 
-    def insert(self, task: Task, max_unfinished: int = 0) -> bool:
+    def insert(self, task: Task, max_unfinished: int = 0,
+               idempotency: IdempotencyClaim | None = None) -> bool:
         """Store a new task. With `max_unfinished` > 0, only while its owner has fewer
-        tasks waiting or running: False, and nothing stored, when it has that many.
+        tasks waiting or running: False, and nothing stored, when it has that many. With
+        `idempotency`, only if its key is not claimed yet (else `AlreadyClaimed`, and
+        nothing is stored).
 
         The count and the insert are one step. Concurrent inserts of one owner take
         turns (`Database.serialize_owner`), so each counts the ones committed before it.
@@ -97,6 +102,8 @@ class TaskStore:
                 self.db.serialize_owner(conn, task.owner)
                 if conn.execute(_UNFINISHED, {"owner": task.owner}).scalar_one() >= max_unfinished:
                     return False
+            if idempotency is not None:
+                claim_key(conn, idempotency, task.id)
             conn.execute(insert(tasks).values(**_task_to_values(task)))
             if task.status == Status.QUEUED:
                 self.db.notify_new_work(conn)

@@ -10,7 +10,6 @@ task is re-queued on the next reap rather than after the lease period.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import os
@@ -21,20 +20,12 @@ import time
 from genmill.components import Components
 from genmill.config import Settings
 from genmill.domain import Status
+from genmill.store.deadlines import expire_deadlines
 from genmill.store.errors import StoreUnavailable
 from genmill.worker.retry import MAX_DELAY, Backoff
 from genmill.worker.runner import worker_main
 
 log = logging.getLogger("genmill.supervisor")
-
-# granian forks its HTTP worker from this process while the supervisor thread may be in
-# the middle of a SQLite transaction. A forked child inherits SQLite's in-process lock
-# bookkeeping but not the locks: its first write then waits for a lock nobody holds
-# ("database is locked" after 30 s, and the server fails to start). A fork therefore
-# waits for the supervisor's round to end, and no round starts during a fork.
-_FORK_GUARD = threading.RLock()
-os.register_at_fork(before=_FORK_GUARD.acquire, after_in_parent=_FORK_GUARD.release,
-                    after_in_child=_FORK_GUARD.release)
 
 REAP_INTERVAL = 1.0
 RESTART_DELAY = 1.0
@@ -74,12 +65,10 @@ class Supervisor:
         return [p.pid for p in self._processes if p is not None and p.pid]
 
     def _watch(self) -> None:
-        # Only SQLite keeps lock state in the process; a PostgreSQL round that waits on
-        # an unreachable server must not hold up a fork.
-        guard = _FORK_GUARD if self.db.is_sqlite else contextlib.nullcontext()
+        # granian's HTTP worker is spawned, not forked (server.py), so nothing here has
+        # to keep SQLite's in-process lock state consistent across a fork.
         while not self._stopping.wait(REAP_INTERVAL / 2):
-            with guard:
-                self._round()
+            self._round()
 
     def _round(self) -> None:
         """Restart dead workers; then, unless waiting out an outage, end the leases of
@@ -136,6 +125,8 @@ class Supervisor:
                 self.storage.discard_staging(reaped.task_id)
             log.warning("task %s lease expired -> %s", reaped.task_id, reaped.status.value,
                         extra={"task_id": reaped.task_id})
+        for task_id in expire_deadlines(self.db):  # a running one's worker cleans up
+            log.info("task %s FAILURE (deadline exceeded)", task_id, extra={"task_id": task_id})
         self.store.forget_workers(older_than_seconds=300)
 
     def stop(self) -> None:
