@@ -10,6 +10,7 @@ registry).
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 
 from genmill.config import Settings
 from genmill.core.keys import KeyRing
@@ -36,7 +37,16 @@ class Components:
 
     @cached_property
     def storage(self) -> Storage:
-        return LocalStorage(self.settings.data_dir)
+        settings = self.settings
+        url = settings.storage_url
+        if url.startswith("s3://"):
+            from genmill.storage.s3 import S3Storage  # obstore loads only when used
+
+            return S3Storage(url, settings.data_dir / "staging", endpoint=settings.s3_endpoint,
+                             public_endpoint=settings.s3_public_endpoint,
+                             delivery=settings.output_delivery,
+                             presign_seconds=settings.presign_seconds)
+        return LocalStorage(Path(url.removeprefix("file://")) if url else settings.data_dir)
 
     @cached_property
     def registry(self) -> Registry:
