@@ -99,9 +99,12 @@ class SeaweedS3:
         raise RuntimeError(f"weed mini did not serve S3 in {timeout:.0f} s:\n{self.log()}")
 
     def _bucket_answers(self) -> bool:
-        """A signed listing of the bucket succeeds (S3 up, bucket made, key loaded)."""
+        """A signed write and delete succeed (S3 up, bucket made, key loaded, and the
+        volumes a first write makes SeaweedFS grow are grown)."""
         try:
-            self.client().list_objects_v2(Bucket=self.bucket, MaxKeys=1)
+            client = self.client()
+            client.put_object(Bucket=self.bucket, Key="warm-up", Body=b"x")
+            client.delete_object(Bucket=self.bucket, Key="warm-up")
             return True
         except Exception:
             return False

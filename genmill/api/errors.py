@@ -26,6 +26,8 @@ _TYPES = {
     404: "not_found_error",
     405: "invalid_request_error",
     409: "conflict_error",
+    410: "not_found_error",
+    412: "invalid_request_error",
     413: "request_too_large",
     415: "invalid_request_error",
     416: "invalid_request_error",
@@ -38,10 +40,13 @@ _CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    410: "output_expired",
+    412: "precondition_failed",
     413: "request_too_large",
     415: "unsupported_media_type",
     416: "range_not_satisfiable",
     429: "rate_limited",
+    503: "unavailable",
 }
 LOCAL_PREFIX = "/api/v1"
 

@@ -30,3 +30,11 @@ class TooManyTasks(ServiceError):
     code = "rate_limited"
     retry_after = 5
 
+
+
+class Unavailable(ServiceError):
+    """A dependency (the object store) did not answer; nothing was stored."""
+
+    status = 503
+    code = "unavailable"
+    retry_after = 5

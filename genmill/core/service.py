@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import ValidationError
 
 from genmill.core import inputs as input_checks
-from genmill.core.errors import InvalidRequest, NotFound, TooManyTasks
+from genmill.core.errors import InvalidRequest, NotFound, TooManyTasks, Unavailable
 from genmill.domain import Kind, Status, Task, TaskStatus, new_task_id
 from genmill.engines.base import ModelSpec
 from genmill.engines.params import MAX_SEED
@@ -121,18 +121,30 @@ class TaskService:
         if spec.mode.needs_image and not pending:
             raise InvalidRequest(f"image: {spec.id} needs an input image (URL or data: URL)",
                                  "image")
-        for record, inline in pending:
-            if inline is not None:
-                self.storage.save_input(task.id, record["stored"], inline.data)
-            task.inputs.append(record)
+        try:
+            for record, inline in pending:
+                if inline is not None:
+                    self.storage.save_input(task.id, record["stored"], inline.data)
+                task.inputs.append(record)
+        except OSError as exc:
+            log.error("task %s: could not store its inputs: %s", task.id, exc)
+            self._forget_files(task.id)
+            raise Unavailable("storage unavailable: the inputs could not be stored; "
+                              "retry later") from None
         try:
             self.store.insert(task)
         except Exception:
-            self.storage.delete_task(task.id)  # no orphaned input files
+            self._forget_files(task.id)  # no orphaned input files
             raise
         log.info("task %s %s model=%s owner=%s", task.id, task.status.value, task.model,
                  owner or "-", extra={"task_id": task.id})
         return task
+
+    def _forget_files(self, task_id: str) -> None:
+        try:
+            self.storage.delete_task(task_id)
+        except OSError as exc:  # left for the retention sweep
+            log.warning("task %s: could not remove its files: %s", task_id, exc)
 
     def _check_inputs(self, raw: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
         """(record kept with the task, inline image to store or None) for each input."""
@@ -205,13 +217,20 @@ class TaskService:
     ) -> tuple[list[Task], int]:
         return self.store.list(owner, (page - 1) * page_size, page_size, statuses, kind, model)
 
-    def readiness(self, worker_freshness: float) -> tuple[bool, int]:
-        """(the database answers, how many workers were seen in the last N seconds)."""
+    def readiness(self, worker_freshness: float) -> tuple[bool, bool, int]:
+        """(the database answers, the storage answers, how many workers were seen in the
+        last N seconds)."""
+        try:
+            self.storage.check()
+            storage_ok = True
+        except OSError as exc:
+            log.error("storage not ready: %s", exc)
+            storage_ok = False
         try:
             self.store.db.ping()
         except Exception:
-            return False, 0
-        return True, self.store.live_workers(worker_freshness)
+            return False, storage_ok, 0
+        return True, storage_ok, self.store.live_workers(worker_freshness)
 
     # -- cancel and delete -----------------------------------------------------------
 

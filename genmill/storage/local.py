@@ -24,6 +24,8 @@ class LocalStorage:
     """`Storage` on one machine's disk: staging and outputs on the same filesystem, so a
     commit is one rename."""
 
+    is_local = True
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
         self.tasks_dir = self.root / "tasks"
@@ -142,3 +144,8 @@ class LocalStorage:
                 if entry.name not in seen and kind_of_task_id(entry.name) is not None:
                     seen.add(entry.name)
                     yield entry.name
+
+    def check(self) -> None:
+        for directory in (self.tasks_dir, self.inputs_dir, self.staging_dir):
+            if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
+                raise OSError(f"{directory} is not a writable directory")

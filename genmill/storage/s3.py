@@ -59,11 +59,17 @@ def _store(bucket: str, prefix: str, endpoint: str) -> S3Store:
     if endpoint:
         config.update(endpoint=endpoint.rstrip("/"), virtual_hosted_style_request=False)
         options["allow_http"] = urlsplit(endpoint).scheme == "http"
-    return S3Store(bucket, prefix=prefix or None, client_options=options, **config)
+    # A few quick retries: a request waits on this, and a store that is down must show as
+    # a 503 in seconds, not after obstore's default three minutes.
+    retry = {"max_retries": 3, "retry_timeout": timedelta(seconds=10)}
+    return S3Store(bucket, prefix=prefix or None, client_options=options, retry_config=retry,
+                   **config)
 
 
 class S3Storage:
     """`Storage` in an S3 bucket under a prefix, staging on the local disk."""
+
+    is_local = False
 
     def __init__(self, url: str, staging_dir: Path, endpoint: str = "",
                  public_endpoint: str = "", delivery: str = "proxy",

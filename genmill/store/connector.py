@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
 
-from genmill.store.migrations import migrate
+from genmill.store.migrations import MIGRATIONS, applied_version, migrate
 
 NOTIFY_CHANNEL = "genmill_tasks"
 _PG_MIGRATION_LOCK = 0x67656E6D  # "genm": any fixed key shared by all genmill processes
@@ -149,11 +149,20 @@ class Database:
             conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
 
     def migrate(self) -> list[int]:
+        if self._is_current():
+            return []  # no write lock: every API process calls this as it starts
         with self.write() as conn:
             if self.dialect == "postgresql":
                 lock = text("SELECT pg_advisory_xact_lock(:key)")
                 conn.execute(lock, {"key": _PG_MIGRATION_LOCK})
             return migrate(conn)
+
+    def _is_current(self) -> bool:
+        try:
+            with self.read() as conn:
+                return applied_version(conn) >= MIGRATIONS[-1][0]
+        except Exception:  # no schema table yet
+            return False
 
     def ping(self) -> None:
         with self.read() as conn:
