@@ -14,6 +14,7 @@ from pathlib import Path
 
 from genmill.config import Settings
 from genmill.core.keys import KeyRing
+from genmill.core.retention import RetentionSweeper
 from genmill.core.service import TaskService
 from genmill.engines.registry import Registry, build_registry
 from genmill.storage import Storage
@@ -67,6 +68,12 @@ class Components:
             allow_private_fetch=settings.allow_private_fetch,
             max_pending_per_key=settings.max_pending_per_key,
         )
+
+    @cached_property
+    def retention(self) -> RetentionSweeper:
+        return RetentionSweeper(self.database, self.storage,
+                                files_after=self.settings.retention,
+                                rows_after=self.settings.retention_tasks)
 
     def close(self) -> None:
         if "database" in self.__dict__:

@@ -189,6 +189,9 @@ async def _stored(request: Request, task_id: str, name: str) -> StoredFile:
         raise ApiError(503, "storage unavailable; retry later",
                        headers={"Retry-After": "5"}) from None
     if file is None:
+        if await run_in_threadpool(components(request).service.output_expired, task_id, name):
+            raise ApiError(410, f"output expired: {name!r} of task {task_id} was removed by "
+                                "the retention policy; the task's status stays readable")
         raise ApiError(404, f"no file {name!r} for task {task_id}")
     return file
 

@@ -206,6 +206,12 @@ class TaskService:
             raise NotFound(f"task {task_id} not found")
         return task
 
+    def output_expired(self, task_id: str, name: str) -> bool:
+        """The task succeeded with this output, which is no longer stored: the retention
+        sweep removed it (a file route answers 410 rather than 404)."""
+        task = self.store.get_status(task_id)
+        return task is not None and task.status == Status.SUCCESS and name in task.outputs
+
     def list(
         self,
         owner: str,

@@ -79,10 +79,18 @@ def _v3_task_changes(conn: Connection) -> None:
     )
 
 
+def _v9_leases(conn: Connection) -> None:
+    """Named leases (store/leases.py): one retention sweeper at a time across machines."""
+    from genmill.store.leases import leases
+
+    leases.create(conn)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_task_counts),
     (3, _v3_task_changes),
+    (9, _v9_leases),
 ]
 
 

@@ -14,6 +14,7 @@ import time
 
 from genmill.components import Components
 from genmill.config import Settings
+from genmill.core.retention import SweeperThread
 from genmill.domain import Status
 from genmill.worker.runner import worker_main
 
@@ -35,6 +36,8 @@ class Supervisor:
                                         daemon=True)
         parts = Components(settings, pool_size=1)
         self.db, self.store, self.storage = parts.database, parts.store, parts.storage
+        # One per machine; a lease in the database lets one of them sweep at a time.
+        self.retention = SweeperThread(parts.retention, settings.retention_sweep_seconds)
 
     def _spawn(self, slot: int) -> None:
         process = self._ctx.Process(target=worker_main, args=(self.settings,),
@@ -46,6 +49,7 @@ class Supervisor:
         for slot in range(self.count):
             self._spawn(slot)
         self._thread.start()
+        self.retention.start()
         log.info("started %d worker process(es)", self.count)
 
     def pids(self) -> list[int]:
@@ -81,6 +85,7 @@ class Supervisor:
     def stop(self) -> None:
         """Ask every worker to stop (each gives its running task back), then wait."""
         self._stopping.set()
+        self.retention.stop()
         for process in self._processes:
             if process is not None and process.is_alive():
                 process.terminate()  # SIGTERM: the worker releases its task and exits
