@@ -79,18 +79,21 @@ def _v3_task_changes(conn: Connection) -> None:
     )
 
 
-def _v9_leases(conn: Connection) -> None:
-    """Named leases (store/leases.py): one retention sweeper at a time across machines."""
+def _v9_leases_and_timings(conn: Connection) -> None:
+    """Named leases (store/leases.py: one retention sweeper at a time across machines) and
+    task timing histograms kept by a trigger (store/stats.py, read by /metrics)."""
     from genmill.store.leases import leases
+    from genmill.store.stats import create_timings
 
     leases.create(conn)
+    create_timings(conn)
 
 
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_task_counts),
     (3, _v3_task_changes),
-    (9, _v9_leases),
+    (9, _v9_leases_and_timings),
 ]
 
 
