@@ -163,3 +163,28 @@ def test_presigned_urls_are_signed_for_the_object_and_expire(seaweed, tmp_path):
     fresh = make_storage(seaweed, tmp_path, prefix=storage.prefix, delivery="redirect",
                          presign_seconds=60)
     assert httpx.get(fresh.redirect_url(file, False)).content == data
+
+
+def test_the_storage_url_chooses_the_storage(tmp_path, monkeypatch, seaweed):
+    from genmill.components import Components
+    from genmill.config import InvalidSettings, settings_from_flags
+    from genmill.storage.local import LocalStorage
+
+    monkeypatch.setenv("GENMILL_DATA_DIR", str(tmp_path / "data"))
+    for bad in ("ftp://host/x", "s3://", "/just/a/path"):
+        monkeypatch.setenv("GENMILL_STORAGE_URL", bad)
+        with pytest.raises(InvalidSettings, match="storage_url"):
+            settings_from_flags()
+    monkeypatch.setenv("GENMILL_STORAGE_URL", f"file://{tmp_path / 'files'}")
+    local = Components(settings_from_flags()).storage
+    assert isinstance(local, LocalStorage) and local.root == tmp_path / "files"
+    monkeypatch.delenv("GENMILL_STORAGE_URL")
+    assert Components(settings_from_flags()).storage.root == tmp_path / "data"
+    for name, value in seaweed.env("chosen").items():
+        monkeypatch.setenv(name, value)
+    remote = Components(settings_from_flags()).storage
+    assert isinstance(remote, S3Storage) and remote.prefix == "chosen"
+    remote.check()
+    monkeypatch.setenv("GENMILL_OUTPUT_DELIVERY", "sideways")
+    with pytest.raises(InvalidSettings, match="output_delivery"):
+        settings_from_flags()
