@@ -73,7 +73,8 @@ class Components:
     def retention(self) -> RetentionSweeper:
         return RetentionSweeper(self.database, self.storage,
                                 files_after=self.settings.retention,
-                                rows_after=self.settings.retention_tasks)
+                                rows_after=self.settings.retention_tasks,
+                                files_after_by_owner=self.settings.retention_keys)
 
     def close(self) -> None:
         if "database" in self.__dict__:

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # `retention_tasks`. Durations like 7d, 24h, 90m, 3600s (or seconds). 0: keep.
     retention: Annotated[float, NoDecode] = 0.0
     retention_tasks: Annotated[float, NoDecode] = 0.0
+    # Per key name, overriding `retention` for the files of that key's tasks:
+    # "alice:1d,bob:30d" (0 keeps that key's files).
+    retention_keys: Annotated[dict[str, float], NoDecode] = {}
     retention_sweep_seconds: float = Field(60.0, gt=0)
 
     metrics_public: bool = False  # let /metrics answer without a key
@@ -77,6 +80,19 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_duration(cls, value: object) -> object:
         return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("retention_keys", mode="before")
+    @classmethod
+    def _parse_key_retention(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        durations: dict[str, float] = {}
+        for item in _split_csv(value):  # type: ignore[union-attr]
+            name, sep, duration = item.partition(":")
+            if not sep or not name.strip():
+                raise ValueError("GENMILL_RETENTION_KEYS must look like name:7d,name2:24h")
+            durations[name.strip()] = parse_duration(duration)
+        return durations
 
     @field_validator("storage_url")
     @classmethod

@@ -120,6 +120,27 @@ def test_old_rows_go_with_their_files_and_totals_stay_exact(parts):
     assert sweeper.sweep_once() is not None  # a second sweep finds nothing more to do
 
 
+def test_a_key_may_keep_its_files_longer_or_shorter(parts, monkeypatch):
+    db, store, storage = parts
+    alice = finished_task(store, storage, age=2 * HOUR, owner="alice")
+    bob = finished_task(store, storage, age=2 * HOUR, owner="bob")
+    carol = finished_task(store, storage, age=20 * 60, owner="carol")
+    dave = finished_task(store, storage, age=1000 * HOUR, owner="dave")
+    monkeypatch.setenv("GENMILL_RETENTION_KEYS", "bob:1d, carol:10m, dave:0")
+    by_owner = settings_from_flags().retention_keys
+    assert by_owner == {"bob": 86400, "carol": 600, "dave": 0}
+    swept = RetentionSweeper(db, storage, files_after=HOUR,
+                             files_after_by_owner=by_owner).sweep_once()
+    assert swept.files == 2
+    assert storage.stat_output(alice, "image-1.png") is None  # the default: 1 h
+    assert storage.stat_output(carol, "image-1.png") is None  # her own: 10 min
+    assert storage.stat_output(bob, "image-1.png") is not None  # his own: a day
+    assert storage.stat_output(dave, "image-1.png") is not None  # kept forever
+    monkeypatch.setenv("GENMILL_RETENTION_KEYS", "nobody")
+    with pytest.raises(InvalidSettings, match="name:7d"):
+        settings_from_flags()
+
+
 def test_one_machine_sweeps_at_a_time(parts):
     db, store, storage = parts
     task_id = finished_task(store, storage, age=2 * HOUR)

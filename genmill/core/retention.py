@@ -38,14 +38,20 @@ class Swept:
 
 class RetentionSweeper:
     def __init__(self, db: Database, storage: Storage, files_after: float = 0.0,
-                 rows_after: float = 0.0, batch: int = 100) -> None:
+                 rows_after: float = 0.0, batch: int = 100,
+                 files_after_by_owner: dict[str, float] | None = None) -> None:
         self.db, self.storage = db, storage
         self.files_after, self.rows_after, self.batch = files_after, rows_after, batch
+        # Per key name (the owner of its tasks); 0 keeps that key's files.
+        self.by_owner = files_after_by_owner or {}
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
     @property
     def enabled(self) -> bool:
-        return bool(self.files_after or self.rows_after)
+        return bool(self.files_after or self.rows_after or any(self.by_owner.values()))
+
+    def _files_kept_for(self, owner: str) -> float:
+        return self.by_owner.get(owner, self.files_after)
 
     def sweep_once(self) -> Swept | None:
         """One full sweep, or None if another machine holds the lease."""
@@ -54,8 +60,8 @@ class RetentionSweeper:
         swept = Swept()
         try:
             now = time.time()
-            if self.files_after:
-                swept.files = self._sweep_files(now - self.files_after)
+            if self.files_after or any(self.by_owner.values()):
+                swept.files = self._sweep_files(now)
             if self.rows_after:
                 swept.rows = self._sweep_rows(now - self.rows_after)
         finally:
@@ -68,13 +74,17 @@ class RetentionSweeper:
     def _hold(self) -> bool:
         return leases.hold(self.db, LEASE, self.holder, LEASE_SECONDS)
 
-    def _sweep_files(self, cutoff: float) -> int:
+    def _sweep_files(self, now: float) -> int:
         removed = 0
+        # The latest cutoff any owner has; each row is then held to its owner's own.
+        latest = now - min(d for d in (self.files_after, *self.by_owner.values()) if d)
         ids = self.storage.task_ids()
         while batch := list(itertools.islice(ids, self.batch)):
-            for task_id in expiry.finished_before(self.db, batch, cutoff):
-                self.storage.delete_task(task_id)
-                removed += 1
+            for task_id, owner, finished in expiry.finished_before(self.db, batch, latest):
+                kept_for = self._files_kept_for(owner)
+                if kept_for and finished < now - kept_for:
+                    self.storage.delete_task(task_id)
+                    removed += 1
             if not self._hold():  # renewed per batch; lost only if we stalled a minute
                 break
         return removed

@@ -12,16 +12,19 @@ from genmill.store.schema import tasks
 _FINAL = [Status.SUCCESS.value, Status.FAILURE.value]
 
 
-def finished_before(db: Database, task_ids: list[str], cutoff: float) -> list[str]:
-    """Those of `task_ids` whose task ended before `cutoff` (Unix seconds)."""
+def finished_before(db: Database, task_ids: list[str],
+                    cutoff: float) -> list[tuple[str, str, float]]:
+    """(id, owner, finish time) of those of `task_ids` whose task ended before `cutoff`
+    (Unix seconds)."""
     if not task_ids:
         return []
     with db.read() as conn:
         rows = conn.execute(
-            select(tasks.c.id).where(tasks.c.id.in_(task_ids), tasks.c.status.in_(_FINAL),
-                                     tasks.c.finish_time < cutoff)
+            select(tasks.c.id, tasks.c.owner, tasks.c.finish_time)
+            .where(tasks.c.id.in_(task_ids), tasks.c.status.in_(_FINAL),
+                   tasks.c.finish_time < cutoff)
         ).all()
-    return [row[0] for row in rows]
+    return [tuple(row) for row in rows]
 
 
 def oldest_finished(db: Database, cutoff: float, limit: int) -> list[str]:
