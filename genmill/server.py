@@ -28,7 +28,16 @@ def run_http(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM. Settings reach the app through GENMILL_* variables."""
     server = pick_server(settings.server)
     if server == "granian":
+        import multiprocessing
+
         from granian import Granian
+
+        # Granian starts its worker with Python's default start method, fork on Linux.
+        # This process already runs the supervisor's thread with SQLite connections: a
+        # fork taken while that thread held a lock left SQLite's per-process lock table
+        # in the child saying "held", so the API could never write again ("database is
+        # locked" on every submit, seen under load). A spawned worker starts clean.
+        multiprocessing.set_start_method("spawn", force=True)
         from granian.constants import Interfaces
 
         Granian(

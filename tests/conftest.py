@@ -100,7 +100,7 @@ class LiveServer:
             env=self.env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # a loaded 2-core machine starts slowly
         path = "/readyz" if wait_ready and self.workers else "/healthz"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
