@@ -10,9 +10,11 @@ registry).
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 
 from genmill.config import Settings
 from genmill.core.keys import KeyRing
+from genmill.core.retention import RetentionSweeper
 from genmill.core.service import TaskService
 from genmill.engines.registry import Registry, build_registry
 from genmill.storage import Storage
@@ -41,7 +43,16 @@ class Components:
 
     @cached_property
     def storage(self) -> Storage:
-        return LocalStorage(self.settings.data_dir)
+        settings = self.settings
+        url = settings.storage_url
+        if url.startswith("s3://"):
+            from genmill.storage.s3 import S3Storage  # obstore loads only when used
+
+            return S3Storage(url, settings.data_dir / "staging", endpoint=settings.s3_endpoint,
+                             public_endpoint=settings.s3_public_endpoint,
+                             delivery=settings.output_delivery,
+                             presign_seconds=settings.presign_seconds)
+        return LocalStorage(Path(url.removeprefix("file://")) if url else settings.data_dir)
 
     @cached_property
     def registry(self) -> Registry:
@@ -62,6 +73,13 @@ class Components:
             allow_private_fetch=settings.allow_private_fetch,
             max_pending_per_key=settings.max_pending_per_key,
         )
+
+    @cached_property
+    def retention(self) -> RetentionSweeper:
+        return RetentionSweeper(self.database, self.storage,
+                                files_after=self.settings.retention,
+                                rows_after=self.settings.retention_tasks,
+                                files_after_by_owner=self.settings.retention_keys)
 
     def close(self) -> None:
         if "database" in self.__dict__:

@@ -6,7 +6,7 @@ import ipaddress
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -49,6 +49,24 @@ class Settings(BaseSettings):
     # Requests one HTTP process serves at once (granian); each open event stream is one.
     max_concurrent_requests: int = Field(16384, ge=1)
 
+    # Where task files live: "" or file://PATH (the data dir), or s3://bucket/prefix.
+    storage_url: str = ""
+    s3_endpoint: str = ""  # for S3-compatible servers (SeaweedFS, MinIO, R2); "": AWS
+    s3_public_endpoint: str = ""  # what clients reach, for presigned URLs; "": s3_endpoint
+    output_delivery: Literal["proxy", "redirect"] = "proxy"  # how remote files reach clients
+    presign_seconds: int = Field(300, ge=1, le=7 * 24 * 3600)  # S3's limit is 7 days
+
+    # Retention: files of tasks finished longer ago than this are removed; rows after
+    # `retention_tasks`. Durations like 7d, 24h, 90m, 3600s (or seconds). 0: keep.
+    retention: Annotated[float, NoDecode] = 0.0
+    retention_tasks: Annotated[float, NoDecode] = 0.0
+    # Per key name, overriding `retention` for the files of that key's tasks:
+    # "alice:1d,bob:30d" (0 keeps that key's files).
+    retention_keys: Annotated[dict[str, float], NoDecode] = {}
+    retention_sweep_seconds: float = Field(60.0, gt=0)
+
+    metrics_public: bool = False  # let /metrics answer without a key
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _parse_keys(cls, value: object) -> object:
@@ -61,6 +79,33 @@ class Settings(BaseSettings):
                 raise ValueError("GENMILL_API_KEYS must look like name:key,name2:key2")
             keys[name] = key
         return keys
+
+    @field_validator("retention", "retention_tasks", mode="before")
+    @classmethod
+    def _parse_duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("retention_keys", mode="before")
+    @classmethod
+    def _parse_key_retention(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        durations: dict[str, float] = {}
+        for item in _split_csv(value):  # type: ignore[union-attr]
+            name, sep, duration = item.partition(":")
+            if not sep or not name.strip():
+                raise ValueError("GENMILL_RETENTION_KEYS must look like name:7d,name2:24h")
+            durations[name.strip()] = parse_duration(duration)
+        return durations
+
+    @field_validator("storage_url")
+    @classmethod
+    def _check_storage_url(cls, value: str) -> str:
+        if value and not value.startswith(("file://", "s3://")):
+            raise ValueError("GENMILL_STORAGE_URL must be file://PATH or s3://bucket/prefix")
+        if value.startswith("s3://") and not value.removeprefix("s3://").split("/")[0]:
+            raise ValueError("GENMILL_STORAGE_URL: s3:// needs a bucket name")
+        return value
 
     @field_validator("plugins", mode="before")
     @classmethod
@@ -90,6 +135,24 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'genmill.db').resolve()}"
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in "7d", "24h", "90m", "30s", "2w" or a plain number; "" is 0 (keep)."""
+    text = text.strip().lower()
+    if not text:
+        return 0.0
+    number, unit = (text[:-1], text[-1]) if text[-1] in _UNITS else (text, "s")
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except ValueError:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 7d, 24h, 90m)") from None
+    if seconds < 0:
+        raise ValueError(f"not a duration: {text!r} (negative)")
+    return seconds
 
 
 class InvalidSettings(ValueError):

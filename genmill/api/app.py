@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from genmill import __version__
-from genmill.api import docs, files, health, local, local_videos, siray, siray_events
+from genmill.api import docs, files, health, local, local_videos, metrics, siray, siray_events
 from genmill.api.auth import Authenticate
 from genmill.api.errors import install_error_handlers
 from genmill.api.event_hub import EventHubs
@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(files.router)
     app.include_router(health.router)
     app.include_router(docs.router)
+    app.include_router(metrics.router)
+    app.state.metrics = metrics.Metrics(parts.database)
     # Status polls first: the hottest path matches on the first regex, not the tenth.
     app.router.routes[0:0] = status_routes
 
@@ -67,8 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost last: log every request, refuse unauthenticated ones before reading a
     # body, then cap the body.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(Authenticate, keys=parts.keys)
-    app.add_middleware(AccessLog)
+    app.add_middleware(Authenticate, keys=parts.keys,
+                       also_public=frozenset({"/metrics"}) if settings.metrics_public else None)
+    app.add_middleware(AccessLog, observe=app.state.metrics.observe)
     return app
 
 

@@ -23,8 +23,9 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs",
 PUBLIC_PATTERN = re.compile(r"/tasks/[^/]+/[^/]+|/docs/assets/[^/]+")
 
 
-def is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or PUBLIC_PATTERN.fullmatch(path) is not None
+def is_public(path: str, also_public: frozenset[str] = frozenset()) -> bool:
+    return (path in PUBLIC_PATHS or path in also_public
+            or PUBLIC_PATTERN.fullmatch(path) is not None)
 
 
 def presented_key(headers: list[tuple[bytes, bytes]]) -> str:
@@ -45,9 +46,11 @@ def presented_key(headers: list[tuple[bytes, bytes]]) -> str:
 class Authenticate:
     """Leaves the caller's name in the scope for the routes, or answers 401 itself."""
 
-    def __init__(self, app, keys: KeyRing) -> None:
+    def __init__(self, app, keys: KeyRing, also_public: frozenset[str] | None = None) -> None:
         self.app = app
         self.keys = keys
+        # Paths a deployment chose to open (GENMILL_METRICS_PUBLIC=1 adds /metrics).
+        self.also_public = also_public or frozenset()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or self.keys.open:
@@ -57,7 +60,7 @@ class Authenticate:
         name = self.keys.owner_of(key) if key else None
         if name is not None:
             scope[OWNER] = name
-        elif not is_public(scope["path"]):
+        elif not is_public(scope["path"], self.also_public):
             message = "invalid API key" if key else \
                 "missing API key: send Authorization: Bearer <key>"
             return await send_error(send, scope["path"], 401, message,

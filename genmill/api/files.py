@@ -16,6 +16,7 @@ the task's directory can be reached.
 from __future__ import annotations
 
 import email.utils
+import logging
 import mimetypes
 import os
 from urllib.parse import quote
@@ -30,6 +31,7 @@ from genmill.api.errors import ApiError
 from genmill.storage import Storage, StoredFile
 
 router = APIRouter()
+log = logging.getLogger("genmill.api")
 
 for _type, _ext in [
     ("model/gltf-binary", ".glb"), ("model/stl", ".stl"), ("text/vtt", ".vtt"),
@@ -53,24 +55,54 @@ def _attachment(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+def _http_date(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def _tags(header: str) -> list[str]:
+    return [tag.strip().removeprefix("W/") for tag in header.split(",")]
+
+
 def _not_modified(request: Request, file: StoredFile) -> bool:
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
-        tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+        tags = _tags(if_none_match)
         return "*" in tags or file.etag in tags
-    if_modified_since = request.headers.get("if-modified-since")
-    if if_modified_since:
-        try:
-            since = email.utils.parsedate_to_datetime(if_modified_since).timestamp()
-        except (TypeError, ValueError):
-            return False
-        return int(file.modified) <= since
-    return False
+    since = _http_date(request.headers.get("if-modified-since"))
+    return since is not None and int(file.modified) <= since
+
+
+def _precondition_failed(request: Request, file: StoredFile) -> bool:
+    """RFC 9110 13.1.1/13.1.4: If-Match (strong) or If-Unmodified-Since not met -> 412."""
+    if_match = request.headers.get("if-match")
+    if if_match is not None:
+        tags = [tag.strip() for tag in if_match.split(",")]
+        return not ("*" in tags or file.etag in tags)
+    before = _http_date(request.headers.get("if-unmodified-since"))
+    return before is not None and int(file.modified) > before
+
+
+def _if_range_holds(request: Request, file: StoredFile) -> bool:
+    """RFC 9110 13.1.5: a Range applies only if If-Range (an ETag or the exact
+    Last-Modified date) still names this file; else the whole file goes."""
+    if_range = request.headers.get("if-range")
+    if if_range is None:
+        return True
+    if if_range.strip().startswith(('"', "W/")):
+        return if_range.strip() == file.etag  # strong comparison
+    date = _http_date(if_range)
+    return date is not None and date == int(file.modified)
 
 
 def _single_range(header: str | None, size: int) -> tuple[int, int] | None:
     """[start, end) of a one-range `bytes=` header; None to send the whole file (no
-    header, or several ranges: RFC 9110 lets a server ignore Range). 416 when unsatisfiable."""
+    header, an invalid one, or several ranges: RFC 9110 lets a server ignore Range).
+    416 when valid but unsatisfiable."""
     if not header or not header.startswith("bytes=") or "," in header:
         return None
     first, _, last = header.removeprefix("bytes=").strip().partition("-")
@@ -81,6 +113,8 @@ def _single_range(header: str | None, size: int) -> tuple[int, int] | None:
             start, end = max(0, size - int(last)), size
     except ValueError:
         return None
+    if start < 0 or (first and last and end <= start):
+        return None  # last-pos before first-pos: invalid, so ignored
     if start >= size or end <= start:
         raise ApiError(416, f"range not satisfiable (size {size})",
                        headers={"Content-Range": f"bytes */{size}"})
@@ -94,11 +128,16 @@ def file_response(request: Request, storage: Storage, file: StoredFile,
                "accept-ranges": "bytes"}
     if download:
         headers["content-disposition"] = _attachment(file.name)
+    if _precondition_failed(request, file):
+        raise ApiError(412, "precondition failed: the file's ETag or date does not match",
+                       headers={"ETag": file.etag})
     if _not_modified(request, file):
         return Response(status_code=304, headers=headers)
     redirect = storage.redirect_url(file, download)
     if redirect is not None:
-        return RedirectResponse(redirect, status_code=307)
+        # Not cached: the signed URL it points to expires.
+        return RedirectResponse(redirect, status_code=307,
+                                headers={"cache-control": "no-store"})
     media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
     if file.sendfile_path is not None:
         # Range, If-Range and multipart/byteranges by Starlette; whole files by pathsend.
@@ -106,7 +145,7 @@ def file_response(request: Request, storage: Storage, file: StoredFile,
                           stat_result=_stat(file))
     # A remote object: proxy its bytes (one range at most).
     wanted = None
-    if request.headers.get("if-range", file.etag) == file.etag:  # else: changed, send all
+    if _if_range_holds(request, file):  # else: changed since, send it all
         wanted = _single_range(request.headers.get("range"), file.size)
     if request.method == "HEAD":
         headers["content-length"] = str(file.size)
@@ -138,9 +177,21 @@ async def _chunks(storage: Storage, file: StoredFile, start: int, end: int | Non
         yield chunk
 
 
-def _stored(request: Request, task_id: str, name: str) -> StoredFile:
-    file = components(request).storage.stat_output(task_id, name)
+async def _stored(request: Request, task_id: str, name: str) -> StoredFile:
+    storage = components(request).storage
+    try:
+        if storage.is_local:
+            file = storage.stat_output(task_id, name)
+        else:  # a round trip to the object store: off the event loop
+            file = await run_in_threadpool(storage.stat_output, task_id, name)
+    except OSError as exc:  # the object store is down or refuses genmill's key
+        log.error("storage unavailable: %s", exc)
+        raise ApiError(503, "storage unavailable; retry later",
+                       headers={"Retry-After": "5"}) from None
     if file is None:
+        if await run_in_threadpool(components(request).service.output_expired, task_id, name):
+            raise ApiError(410, f"output expired: {name!r} of task {task_id} was removed by "
+                                "the retention policy; the task's status stays readable")
         raise ApiError(404, f"no file {name!r} for task {task_id}")
     return file
 
@@ -153,12 +204,12 @@ def _serve(request: Request, file: StoredFile, download: bool) -> Response:
 @router.get("/tasks/{task_id}/{name}", tags=["Files"], summary="An output file of a task",
             description="No key needed: the task id is the capability. Range supported.")
 async def output_file(task_id: str, name: str, request: Request) -> Response:
-    return _serve(request, _stored(request, task_id, name), download=False)
+    return _serve(request, await _stored(request, task_id, name), download=False)
 
 
 async def _owned(request: Request, task_id: str, name: str) -> StoredFile:
     await run_in_threadpool(components(request).service.get, owner(request), task_id)
-    return _stored(request, task_id, name)
+    return await _stored(request, task_id, name)
 
 
 @router.head("/api/v1/stream/{task_id}/{name}", include_in_schema=False)

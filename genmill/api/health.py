@@ -17,13 +17,17 @@ async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz", summary="The database answers and at least one worker is alive")
+@router.get("/readyz", summary="The database and the storage answer and at least one "
+            "worker is alive; the body names what is down")
 async def readyz(request: Request) -> JSONResponse:
     service = components(request).service
-    database_ok, workers = await run_in_threadpool(service.readiness, WORKER_FRESHNESS)
-    ready = database_ok and workers > 0
+    database_ok, storage_ok, workers = await run_in_threadpool(service.readiness,
+                                                               WORKER_FRESHNESS)
+    down = [name for name, ok in (("database", database_ok), ("storage", storage_ok),
+                                  ("workers", workers > 0)) if not ok]
     return JSONResponse(
-        {"status": "ready" if ready else "not ready",
-         "database": "ok" if database_ok else "unreachable", "workers": workers},
-        status_code=200 if ready else 503,
+        {"status": "not ready" if down else "ready", "down": down,
+         "database": "ok" if database_ok else "unreachable",
+         "storage": "ok" if storage_ok else "unreachable", "workers": workers},
+        status_code=503 if down else 200,
     )

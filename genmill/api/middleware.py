@@ -13,8 +13,9 @@ log = logging.getLogger("genmill.http")
 class AccessLog:
     """One line per request: method, path, status, milliseconds."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, observe=None) -> None:
         self.app = app
+        self.observe = observe  # (scope, status, seconds): the request metrics
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -31,7 +32,10 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            elapsed = (time.perf_counter() - started) * 1000
+            seconds = time.perf_counter() - started
+            if self.observe is not None:
+                self.observe(scope, status[0], seconds)
+            elapsed = seconds * 1000
             client = scope.get("client")
             log.info(
                 "%s %s %d %.1fms", scope["method"], scope["path"], status[0], elapsed,

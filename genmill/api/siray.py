@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from genmill.api.auth import OWNER, owner
 from genmill.api.deps import base_url, components, json_object, public_base
@@ -108,6 +108,12 @@ class StatusRoute(Route):
     def __init__(self, path: str, endpoint, label: str, name: str) -> None:
         super().__init__(path, endpoint, methods=["GET"], name=name)
         self.openapi_operation = status_operation(label)
+
+    def matches(self, scope):
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self  # as FastAPI's routes do: metrics label by template
+        return match, child_scope
 
 
 def _add_kind_routes(

@@ -35,3 +35,11 @@ class TooManyTasks(ServiceError):
 class Conflict(ServiceError):
     status = 409
     code = "conflict"
+
+
+class Unavailable(ServiceError):
+    """A dependency (the object store) did not answer; nothing was stored."""
+
+    status = 503
+    code = "unavailable"
+    retry_after = 5

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import ValidationError
 
 from genmill.core import inputs as input_checks
-from genmill.core.errors import Conflict, InvalidRequest, NotFound, TooManyTasks
+from genmill.core.errors import Conflict, InvalidRequest, NotFound, TooManyTasks, Unavailable
 from genmill.core.param_checks import refuse_bools_for_numbers, refuse_non_finite
 from genmill.domain import Kind, Status, Task, TaskStatus, new_task_id
 from genmill.engines.base import ModelSpec
@@ -192,10 +192,16 @@ class TaskService:
         if spec.mode.needs_image and not pending:
             raise InvalidRequest(f"image: {spec.id} needs an input image (URL or data: URL)",
                                  "image")
-        for record, inline in pending:
-            if inline is not None:
-                self.storage.save_input(task.id, record["stored"], inline.data)
-            task.inputs.append(record)
+        try:
+            for record, inline in pending:
+                if inline is not None:
+                    self.storage.save_input(task.id, record["stored"], inline.data)
+                task.inputs.append(record)
+        except OSError as exc:
+            log.error("task %s: could not store its inputs: %s", task.id, exc)
+            self._forget_files(task.id)
+            raise Unavailable("storage unavailable: the inputs could not be stored; "
+                              "retry later") from None
         limit = self.max_pending_per_key
         try:
             if not self.store.insert(task, max_unfinished=limit, idempotency=claim):
@@ -206,7 +212,7 @@ class TaskService:
             self.storage.delete_task(task.id)
             return self._claimed(owner, found)
         except Exception:
-            self.storage.delete_task(task.id)  # no orphaned input files
+            self._forget_files(task.id)  # no orphaned input files
             raise
         log.info("task %s %s model=%s owner=%s", task.id, task.status.value, task.model,
                  owner or "-", extra={"task_id": task.id})
@@ -221,6 +227,12 @@ class TaskService:
             raise Conflict(f"Idempotency-Key: its task {found.task_id} was deleted; use a "
                            "new key", IDEMPOTENCY_HEADER)
         return task
+
+    def _forget_files(self, task_id: str) -> None:
+        try:
+            self.storage.delete_task(task_id)
+        except OSError as exc:  # left for the retention sweep
+            log.warning("task %s: could not remove its files: %s", task_id, exc)
 
     def _check_inputs(self, raw: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
         """(record kept with the task, inline image to store or None) for each input."""
@@ -286,6 +298,12 @@ class TaskService:
         """0-based place among queued tasks (priority, then age); None if not queued."""
         return queue_position(self.store.db, task_id)
 
+    def output_expired(self, task_id: str, name: str) -> bool:
+        """The task succeeded with this output, which is no longer stored: the retention
+        sweep removed it (a file route answers 410 rather than 404)."""
+        task = self.store.get_status(task_id)
+        return task is not None and task.status == Status.SUCCESS and name in task.outputs
+
     def list(
         self,
         owner: str,
@@ -297,13 +315,20 @@ class TaskService:
     ) -> tuple[list[Task], int]:
         return self.store.list(owner, (page - 1) * page_size, page_size, statuses, kind, model)
 
-    def readiness(self, worker_freshness: float) -> tuple[bool, int]:
-        """(the database answers, how many workers were seen in the last N seconds)."""
+    def readiness(self, worker_freshness: float) -> tuple[bool, bool, int]:
+        """(the database answers, the storage answers, how many workers were seen in the
+        last N seconds)."""
+        try:
+            self.storage.check()
+            storage_ok = True
+        except OSError as exc:
+            log.error("storage not ready: %s", exc)
+            storage_ok = False
         try:
             self.store.db.ping()
         except Exception:
-            return False, 0
-        return True, self.store.live_workers(worker_freshness)
+            return False, storage_ok, 0
+        return True, storage_ok, self.store.live_workers(worker_freshness)
 
     # -- cancel and delete -----------------------------------------------------------
 

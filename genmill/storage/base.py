@@ -47,6 +47,10 @@ class StoredFile:
 
 @runtime_checkable
 class Storage(Protocol):
+    # True when files sit on this machine's disk: a stat costs microseconds and may run
+    # on an event loop's thread. False for a remote store (each call is a round trip).
+    is_local: bool
+
     # -- a run's outputs ---------------------------------------------------------------
 
     def new_staging(self, task_id: str) -> Path:
@@ -97,4 +101,8 @@ class Storage(Protocol):
 
     def task_ids(self) -> Iterator[str]:
         """Ids of the tasks that have files here (what a retention sweep walks)."""
+        ...
+
+    def check(self) -> None:
+        """Raise OSError unless files can be stored (what /readyz reports)."""
         ...

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import shutil
 import stat
 from collections.abc import Iterator
@@ -18,19 +17,23 @@ from pathlib import Path
 
 from genmill.domain import kind_of_task_id
 from genmill.storage.base import StoredFile, is_safe_name
+from genmill.storage.staging import StagingArea
 
 
 class LocalStorage:
     """`Storage` on one machine's disk: staging and outputs on the same filesystem, so a
     commit is one rename."""
 
+    is_local = True
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
         self.tasks_dir = self.root / "tasks"
         self.staging_dir = self.root / "staging"
         self.inputs_dir = self.root / "inputs"
-        for directory in (self.tasks_dir, self.staging_dir, self.inputs_dir):
+        for directory in (self.tasks_dir, self.inputs_dir):
             directory.mkdir(parents=True, exist_ok=True)
+        self.staging = StagingArea(self.staging_dir)
 
     def _task_dir(self, base: Path, task_id: str) -> Path:
         if kind_of_task_id(task_id) is None:
@@ -40,15 +43,10 @@ class LocalStorage:
     # -- outputs ---------------------------------------------------------------------
 
     def new_staging(self, task_id: str) -> Path:
-        self.discard_staging(task_id)  # leftovers of an attempt whose worker died
-        path = self.staging_dir / f"{task_id}.{secrets.token_hex(4)}"
-        path.mkdir()
-        return path
+        return self.staging.new(task_id)
 
     def discard_staging(self, task_id: str) -> None:
-        self._task_dir(self.staging_dir, task_id)  # validates the id
-        for leftover in self.staging_dir.glob(f"{task_id}.*"):
-            shutil.rmtree(leftover, ignore_errors=True)
+        self.staging.discard(task_id)
 
     def commit(self, task_id: str, staging: Path, names: list[str]) -> None:
         """Move a finished run's files into place in one rename: all or nothing."""
@@ -146,3 +144,8 @@ class LocalStorage:
                 if entry.name not in seen and kind_of_task_id(entry.name) is not None:
                     seen.add(entry.name)
                     yield entry.name
+
+    def check(self) -> None:
+        for directory in (self.tasks_dir, self.inputs_dir, self.staging_dir):
+            if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
+                raise OSError(f"{directory} is not a writable directory")

@@ -177,6 +177,16 @@ def _v7_task_deadline(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_tasks_deadline ON tasks (deadline)")
 
 
+def _v8_leases_and_timings(conn: Connection) -> None:
+    """Named leases (store/leases.py: one retention sweeper at a time across machines) and
+    task timing histograms kept by a trigger (store/stats.py, read by /metrics)."""
+    from genmill.store.leases import leases
+    from genmill.store.stats import create_timings
+
+    leases.create(conn)
+    create_timings(conn)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_task_counts),
@@ -185,6 +195,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (5, _v5_task_events),
     (6, _v6_idempotency_keys),
     (7, _v7_task_deadline),
+    (8, _v8_leases_and_timings),
 ]
 
 

@@ -19,6 +19,7 @@ import time
 
 from genmill.components import Components
 from genmill.config import Settings
+from genmill.core.retention import SweeperThread
 from genmill.domain import Status
 from genmill.store.deadlines import expire_deadlines
 from genmill.store.errors import StoreUnavailable
@@ -48,6 +49,8 @@ class Supervisor:
         self._backoff = Backoff(first=REAP_INTERVAL / 2, cap=5.0)
         self._retry_at = 0.0  # after a database failure: when to try again
         self._reap_after = 0.0  # after an outage: when reaping may resume
+        # One per machine; a lease in the database lets one of them sweep at a time.
+        self.retention = SweeperThread(parts.retention, settings.retention_sweep_seconds)
 
     def _spawn(self, slot: int) -> None:
         process = self._ctx.Process(target=worker_main, args=(self.settings, os.getpid()),
@@ -59,6 +62,7 @@ class Supervisor:
         for slot in range(self.count):
             self._spawn(slot)
         self._thread.start()
+        self.retention.start()
         log.info("started %d worker process(es)", self.count)
 
     def pids(self) -> list[int]:
@@ -132,6 +136,7 @@ class Supervisor:
     def stop(self) -> None:
         """Ask every worker to stop (each gives its running task back), then wait."""
         self._stopping.set()
+        self.retention.stop()
         for process in self._processes:
             if process is not None and process.is_alive():
                 process.terminate()  # SIGTERM: the worker releases its task and exits

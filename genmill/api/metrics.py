@@ -1,0 +1,99 @@
+"""`GET /metrics` in the Prometheus text format.
+
+Task figures come from the database at scrape time (store/stats.py), so every API
+replica reports the same numbers: tasks by model and status, run time and queue wait
+histograms by model, live workers by host. HTTP requests by route template, method and
+status (and their durations) are counted in this process by the access log layer.
+The route is private like every other unless GENMILL_METRICS_PUBLIC=1 (api/auth.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.exposition import generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from genmill.store import stats
+from genmill.store.connector import Database
+
+router = APIRouter(tags=["Health"])
+WORKER_FRESHNESS = 30.0  # a worker heartbeats every 5 s
+
+
+class TaskCollector:
+    """Reads the task figures from the database on each scrape."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def collect(self):
+        tasks = GaugeMetricFamily("genmill_tasks", "Tasks by model and status (all replicas)",
+                                  labels=["model", "status"])
+        for model, status, count in stats.task_counts(self.db):
+            tasks.add_metric([model, status], count)
+        yield tasks
+
+        per_model: dict[tuple[str, str], dict[float, tuple[int, float]]] = defaultdict(dict)
+        for model, metric, bound, count, total in stats.timings(self.db):
+            per_model[(metric, model)][bound] = (count, total)
+        for metric, name, help_text in (
+            ("run", "genmill_task_run_seconds", "Seconds from start to end of a task's run"),
+            ("wait", "genmill_task_queue_wait_seconds", "Seconds a task waited in the queue"),
+        ):
+            family = HistogramMetricFamily(name, help_text, labels=["model"])
+            for (kind, model), buckets in sorted(per_model.items()):
+                if kind != metric:
+                    continue
+                cumulative, total_seconds, points = 0, 0.0, []
+                for bound in (*stats.BUCKETS, stats.INF):
+                    count, seconds = buckets.get(bound, (0, 0.0))
+                    cumulative += count
+                    total_seconds += seconds
+                    points.append(("+Inf" if bound == stats.INF else str(bound), cumulative))
+                family.add_metric([model], points, sum_value=total_seconds)
+            yield family
+
+        workers = GaugeMetricFamily("genmill_workers", "Live worker processes by host",
+                                    labels=["host"])
+        for host, count in stats.live_workers_by_host(self.db, WORKER_FRESHNESS):
+            workers.add_metric([host], count)
+        yield workers
+
+
+class Metrics:
+    """One registry per app: the database collector and this process's HTTP figures."""
+
+    def __init__(self, db: Database) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(TaskCollector(db))
+        self.requests = Counter("genmill_http_requests", "HTTP requests answered",
+                                ["route", "method", "status"], registry=self.registry)
+        self.durations = Histogram("genmill_http_request_duration_seconds",
+                                   "Seconds to answer an HTTP request", ["route"],
+                                   registry=self.registry,
+                                   buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30))
+
+    def observe(self, scope: dict, status: int, seconds: float) -> None:
+        """Called by the access log layer once per request. Routes are labelled by their
+        template (`/v1/.../{task_id}`), never by the raw path, so labels stay few;
+        requests answered before routing (401 from the auth layer, 413) are "unmatched"."""
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        self.requests.labels(template, scope["method"], str(status)).inc()
+        self.durations.labels(template).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+@router.get("/metrics", summary="Prometheus metrics (private unless GENMILL_METRICS_PUBLIC=1)",
+            response_class=Response)
+async def metrics(request: Request) -> Response:
+    body = await run_in_threadpool(request.app.state.metrics.render)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
