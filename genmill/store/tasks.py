@@ -26,7 +26,6 @@ _STATUS_KIND, _STATUS_STATUS, _STATUS_OUTPUTS = (
 )
 _KINDS = {kind.value: kind for kind in Kind}
 _STATUSES = {status.value: status for status in Status}
-_ANY_QUEUED = select(tasks.c.seq).where(tasks.c.status == Status.QUEUED.value).limit(1)
 _GET_STATUS = select(*(tasks.c[name] for name in _STATUS_FIELDS)).where(
     tasks.c.id == bindparam("task_id")
 )
@@ -172,11 +171,6 @@ class TaskStore:
 
     def claim(self, worker_id: str, lease_seconds: float) -> Task | None:
         """Take the next queued task (highest priority, then oldest) and lease it."""
-        if self.db.is_sqlite and not self._any_queued():
-            # SQLite has one write lock for everything: idle workers polling every few ms
-            # with BEGIN IMMEDIATE starved submits of it on a loaded machine. A read takes
-            # no lock (WAL), so an idle worker only reads.
-            return None
         now = time.time()
         # FOR UPDATE SKIP LOCKED on PostgreSQL (concurrent claimers skip each other's row);
         # SQLite renders no locking clause and its BEGIN IMMEDIATE serialises writers.
@@ -209,10 +203,6 @@ class TaskStore:
         with self.db.write() as conn:
             row = conn.execute(stmt).first()
         return _row_to_task(row) if row else None
-
-    def _any_queued(self) -> bool:
-        with self.db.read() as conn:
-            return conn.execute(_ANY_QUEUED).first() is not None
 
     def _mine(self, task_id: str, worker_id: str):
         return and_(
