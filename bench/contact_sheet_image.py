@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image, ImageDraw  # noqa: E402
 
 from genmill.engines.base import InputFile, Inputs, RunContext  # noqa: E402
-from genmill.engines.image import fonts  # noqa: E402
+from genmill.engines.common import fonts  # noqa: E402
 from genmill.engines.image.card_engine import TitleCardEngine  # noqa: E402
 from genmill.engines.image.params import RestyleParams, TitleCardParams  # noqa: E402
 from genmill.engines.image.restyle import RestyleEngine  # noqa: E402

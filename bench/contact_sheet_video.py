@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from PIL import Image, ImageDraw  # noqa: E402
 
 from genmill.engines.base import InputFile, Inputs, RunContext  # noqa: E402
-from genmill.engines.image import fonts  # noqa: E402
+from genmill.engines.common import fonts  # noqa: E402
 
 THUMB_H = 300
 

@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from genmill.engines.common.colors import parse_colour
 from genmill.engines.image import card_text, sizing, style_words
-from genmill.engines.image.colors import parse_colour
 from genmill.engines.params import ImageParams
 
 Background = Literal["auto", "mesh", "waves", "orbs", "halftone", "rays", "bands"]
@@ -41,6 +41,17 @@ class TitleCardParams(_SizedParams):
     @classmethod
     def _prompt(cls, value: str) -> str:
         return card_text.check_prompt(value)
+
+    @field_validator("subtitle")
+    @classmethod
+    def _subtitle(cls, value: str) -> str:
+        if value:
+            from genmill.engines.common.title_card import drawable_error
+
+            error = drawable_error("", card_text.clean(value))
+            if error:
+                raise ValueError(error)
+        return value
 
 
 class RestyleParams(_SizedParams):

@@ -34,12 +34,17 @@ class NarratedParams(VideoParams):
         description="Target seconds. Unset: natural pacing. Set: the speaking rate adapts "
         "(0.85x-1.6x), then the pauses; a script too long for it gives a longer video.",
     )
+    # Before `script`, so the script's check knows whether captions will be drawn.
+    subtitle_enabled: bool = Field(True, description="Burn captions into final-N.mp4.")
     script: str = Field(
         "", max_length=MAX_SCRIPT, validate_default=True,
         description="Narration text, split into sentences and captions. Empty: the prompt.",
     )
     title: str = Field(
-        "", max_length=200, description="Shown on a title card under the first sentence."
+        "", max_length=200,
+        description="Set on a title card that opens the video for 2 seconds (also when "
+        "you send images); Latin, Greek, Cyrillic, Chinese, Japanese and Korean.",
+        json_schema_extra={"examples": ["A day in the mountains", "人工智能如何改变世界"]},
     )
     voice_name: str = Field(
         "auto",
@@ -50,7 +55,6 @@ class NarratedParams(VideoParams):
     )
     voice_rate: float = Field(1.0, ge=0.5, le=2.0, description="Speaking speed, 1 = normal.")
     voice_volume: float = Field(1.0, ge=0.0, le=5.0, description="Narration gain, 1 = normal.")
-    subtitle_enabled: bool = True
     subtitle_position: Literal["bottom", "center", "top"] = "bottom"
     font_size: int = Field(
         72, ge=12, le=200, description="Caption size in pixels of a 1080p frame (scaled)."
@@ -80,7 +84,28 @@ class NarratedParams(VideoParams):
             raise ValueError("the script is empty: send the narration in `script` or `prompt`")
         if not has_words(text):
             raise ValueError("the script has no words to speak")
+        if info.data.get("subtitle_enabled", True):
+            from genmill.engines.common.fonts import SCRIPTS, describe
+            from genmill.engines.video.caption_art import caption_stack
+
+            missing = caption_stack().missing(text)
+            if missing:
+                raise ValueError(
+                    f"the captions cannot draw {len(missing)} character(s) of the script: "
+                    f"{describe(missing)}; the caption fonts cover {SCRIPTS} text (set "
+                    "subtitle_enabled to false to narrate without captions)")
         return script
+
+    @field_validator("title")
+    @classmethod
+    def _title_drawable(cls, title: str) -> str:
+        if title.strip():
+            from genmill.engines.common import fonts
+
+            error = fonts.drawable_error(title, fonts.title_stack(), "the title")
+            if error:
+                raise ValueError(error)
+        return title
 
     @field_validator("voice_name")
     @classmethod
