@@ -265,7 +265,7 @@ def test_shared_functions_for_other_engines():
     assert card.size == background.size == (320, 180)
     assert render_background(64, 64, 3).tobytes() == render_background(64, 64, 3).tobytes()
     with pytest.raises(InputError):
-        render_title_card("★", 100, 100, 1)
+        render_title_card("🎉", 100, 100, 1)
 
 
 def test_progress_and_cancel(tmp_path):

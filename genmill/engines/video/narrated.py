@@ -3,7 +3,8 @@
 Script -> caption chunks -> speech per chunk (espeak-ng) -> timeline (pacing) ->
 subtitle.srt/.vtt and audio.m4a -> per variant: shots (a title card first when there is
 a title, then the user's images with camera moves, else title-card backdrops),
-crossfaded, encoded twice in one pass: combined-N.mp4 (picture only) and final-N.mp4 (picture, burned-in captions, narration).
+crossfaded, encoded twice in one pass: combined-N.mp4 (picture only) and final-N.mp4
+(picture, burned-in captions, narration).
 """
 
 from __future__ import annotations
