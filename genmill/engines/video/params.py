@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from genmill.engines.params import VideoParams
-from genmill.engines.video import voices
+from genmill.engines.video import motion, voices
 from genmill.engines.video.captions import has_words
 
 Motion = Literal["auto", "zoom-in", "zoom-out", "pan-left", "pan-right", "pan-up", "pan-down"]
@@ -15,16 +15,42 @@ MAX_SCRIPT = 4_000
 
 
 class KenBurnsParams(VideoParams):
-    motion: Motion = Field(
-        "auto",
-        description="Camera move. auto: from the prompt's words (e.g. 'slow zoom into the "
-        "castle'), else from the image's shape and the seed.",
+    prompt: str = Field(
+        "", max_length=10_000,
+        description="Only names the camera move (zoom in/out, pull back, push in, pan "
+        "left/right, tilt up/down); nothing in the picture moves or changes. Empty: the "
+        "move comes from `motion`, else the image's shape and the seed. A prompt that "
+        "names no move is refused.",
+        json_schema_extra={"examples": ["slow zoom into the castle", "pan left across the "
+                                        "bay", "pull back to reveal the city"]},
     )
+    motion: Motion = Field(
+        "auto", validate_default=True,
+        description="Camera move. auto: the one the prompt names ('slow zoom into the "
+        "castle'), else from the image's shape and the seed. Every move keeps the "
+        "picture's centre of interest in frame.",
+    )
+    audio_enable: bool = Field(
+        True, description="true: a quiet generated music bed (a soft, seeded chord pad) as "
+        "an AAC track; false: video only.")
     fit: Literal["cover", "fit"] = Field(
         "cover",
         description="cover: the image fills the frame (cropped); fit: all of it is shown "
         "on a blurred fill.",
     )
+
+
+    @field_validator("motion")
+    @classmethod
+    def _prompt_names_a_move(cls, value: str, info: ValidationInfo) -> str:
+        prompt = (info.data.get("prompt") or "").strip()
+        if value == "auto" and prompt and motion.named(prompt) is None:
+            raise ValueError(
+                "the prompt names no camera move, and a move is all this model reads from "
+                "it (it animates the photo with a camera move; nothing in the picture "
+                "moves). Name one (" + ", ".join(motion.PHRASES) + "), set motion to one "
+                "of " + ", ".join(motion.MOTIONS) + ", or send no prompt")
+        return value
 
 
 class NarratedParams(VideoParams):
