@@ -38,7 +38,7 @@ class Block:
         return self.cap + self.leading * (len(self.lines) - 1) + self.tail
 
 
-def _balanced(widths: list[float], gaps: list[float], count: int) -> tuple[float, list[int]]:
+def balanced(widths: list[float], gaps: list[float], count: int) -> tuple[float, list[int]]:
     """Split pieces into `count` lines minimising the widest line (then the raggedness).
 
     `gaps[i]` is the space before piece i (0 between Chinese words). Returns (widest,
@@ -141,7 +141,7 @@ def fit(text: str, stack: Stack, max_width: float, max_height: float, max_size: 
 
     best: tuple[float, int, list[int]] | None = None
     for count in range(1, min(max_lines, len(parts)) + 1):
-        widest, breaks = _balanced(widths, gaps, count)
+        widest, breaks = balanced(widths, gaps, count)
         size = min(max_width * REF / widest, max_height / (cap + leading * (count - 1) + tail),
                    max_size)
         # a line more must earn its place: 6% larger text, or it is not worth the break
