@@ -391,6 +391,66 @@ def test_narrated_meets_a_target_duration_with_images_and_variants(tmp_path: Pat
     assert np.abs(one.astype(int) - two.astype(int)).mean() > 1  # variants differ
 
 
+def _frame_at(path: Path, seconds: float) -> np.ndarray:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for frame in container.decode(stream):
+            if frame.time >= seconds:
+                return frame.to_ndarray(format="gray").astype(float)
+    raise AssertionError(f"no frame at {seconds} s")
+
+
+def _text_edges(gray: np.ndarray) -> float:
+    """Share of pixels on sharp edges: lettering has many, backdrops and photos few."""
+    gx, gy = np.abs(np.diff(gray, axis=1))[:-1], np.abs(np.diff(gray, axis=0))[:, :-1]
+    return float((np.maximum(gx, gy) > 40).mean())
+
+
+@pytest.mark.parametrize("with_images", [False, True])
+def test_a_chinese_title_opens_the_video_also_with_images(tmp_path: Path,
+                                                          with_images: bool) -> None:
+    ctx = _ctx(tmp_path)
+    params = NarratedParams(script="人工智能正在改变我们的世界。", aspect_ratio="1:1",
+                            title="人工智能如何改变世界", resolution="480p", fps=24,
+                            audio_enable=False, subtitle_enabled=False)
+    images = {"images": [_png(_disk_image())]} if with_images else {}
+    NarratedEngine().run(params, Inputs(images), ctx)
+    video = ctx.output_dir / "combined-1.mp4"
+    title = _text_edges(_frame_at(video, 1.0))
+    later = _text_edges(_frame_at(video, _probe(video)["video"]["seconds"] - 0.5))
+    assert title > 0.01 and title > 4 * later, (title, later)
+
+
+def test_chinese_captions_break_between_words() -> None:
+    from genmill.engines.video import caption_art
+
+    words = {"人工智能", "正在", "改变", "我们", "的", "大脑", "然后", "会", "记住", "这些",
+             "东西", "世界"}
+
+    def whole_words(line: str) -> bool:
+        rest = line.strip("，。")
+        while rest:
+            word = next((w for w in sorted(words, key=len, reverse=True)
+                         if rest.startswith(w)), None)
+            if word is None:
+                return False
+            rest = rest[len(word):].lstrip("，。")
+        return True
+
+    text = "人工智能正在改变我们的世界，我们的大脑然后会记住这些东西。"
+    stack = caption_art.caption_stack()
+    for width in (180, 260, 340):
+        lines = caption_art.wrap(text, stack, 40, width)
+        assert len(lines) > 1 and "".join(lines) == text
+        assert all(whole_words(line) for line in lines), lines
+        assert all(line[0] not in "，。" for line in lines)
+    sentence = "我们的大脑然后会记住这些东西人工智能正在改变世界"
+    for size in (8, 10, 12):
+        pieces = [c.text for c in captions.chunks(sentence, size)]
+        assert "".join(pieces) == sentence
+        assert all(whole_words(p) for p in pieces), pieces
+
+
 def _first_frame(path: Path) -> np.ndarray:
     with av.open(str(path)) as container:
         return next(container.decode(video=0)).to_ndarray(format="gray")
