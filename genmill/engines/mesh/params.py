@@ -137,10 +137,27 @@ class TextParams(_StyleParams):
         return self.prompt if self.text is not None else split_prompt(self.prompt)[1]
 
 
+def _named_mode(prompt: str) -> str | None:
+    words = prompt.lower()
+    if "lithophane" in words:
+        return "lithophane"
+    return "relief" if re.search(r"\brelief\b", words) else None
+
+
 class ReliefParams(_StyleParams):
     """`genmill/relief-image-to-3d`: an image as an embossed plaque or a lithophane."""
 
-    mode: Literal["relief", "lithophane"] = "relief"
+    prompt: str = Field(
+        "", max_length=10_000,
+        description="Only a material (colour and finish words: gold, matte white, copper, "
+        "glossy red) and optionally the word lithophane (sets `mode` when it is not "
+        "given); the shape comes from the image alone.",
+        json_schema_extra={"examples": ["matte white lithophane", "polished copper",
+                                        "gold"]},
+    )
+    mode: Literal["relief", "lithophane"] = Field(
+        "relief", description="relief: bright is high; lithophane: dark is thick, to hold "
+        "against the light.")
     width_mm: float = Field(100.0, ge=5, le=1000, description="Width (X) in mm.")
     min_thickness: float | None = Field(
         None, gt=0, le=100, description="Thinnest part in mm (relief 2.0, lithophane 0.8)."
@@ -151,8 +168,23 @@ class ReliefParams(_StyleParams):
     invert: bool = Field(False, description="Swap which tones are high and low.")
     border: float = Field(0.0, ge=0, le=100, description="Frame width in mm at full thickness.")
 
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_names_a_material(cls, prompt: str) -> str:
+        from genmill.engines.mesh.materials import material_words
+
+        if prompt.strip() and not material_words(prompt) and _named_mode(prompt) is None:
+            raise ValueError(
+                "names no material and no mode, and that is all this model reads from the "
+                "prompt (the shape comes from the image). Name a colour or finish (gold, "
+                "matte white, polished copper) or 'lithophane', or send no prompt")
+        return prompt
+
     @model_validator(mode="after")
     def _check(self) -> ReliefParams:
+        named_mode = _named_mode(self.prompt)
+        if named_mode and "mode" not in self.model_fields_set:
+            self.mode = named_mode  # type: ignore[assignment]
         low, high = self.thickness_range()
         if low >= high:
             raise ValueError(

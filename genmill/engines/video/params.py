@@ -62,6 +62,14 @@ class NarratedParams(VideoParams):
     )
     # Before `script`, so the script's check knows whether captions will be drawn.
     subtitle_enabled: bool = Field(True, description="Burn captions into final-N.mp4.")
+    prompt: str = Field(
+        "", max_length=10_000,
+        description="The narration, read aloud word for word and shown as captions, when "
+        "`script` is empty (it is not a topic: nothing is written for you).",
+        json_schema_extra={"examples": [
+            "The ocean covers most of our planet. Yet we have explored only a small part "
+            "of its floor.", "人工智能正在改变我们的世界。每一天都有新的发现。"]},
+    )
     script: str = Field(
         "", max_length=MAX_SCRIPT, validate_default=True,
         description="Narration text, split into sentences and captions. Empty: the prompt.",
