@@ -184,9 +184,30 @@ def drawable_error(text: str, stack: Stack, what: str) -> str | None:
 # --- measuring and drawing text set in several faces --------------------------------------
 
 
+def cjk_language(text: str) -> str:
+    """The OpenType language for Han characters in `text`: the CJK font draws regional
+    forms (a Simplified Chinese 。 sits low at the left, a Traditional one centred), so
+    Japanese (any kana) and Korean (any Hangul) get theirs, and Chinese Simplified."""
+    for char in text:
+        name = unicodedata.name(char, "")
+        if name.startswith(("HIRAGANA", "KATAKANA")):
+            return "ja"
+        if name.startswith("HANGUL"):
+            return "ko"
+    return "zh-Hans"
+
+
+def _options(face: Face, text: str) -> dict:
+    """Pillow text options for a run: the language, for the CJK face (needs Raqm)."""
+    if face.path != cjk_path() or layout_engine() != ImageFont.Layout.RAQM:
+        return {}
+    return {"language": cjk_language(text)}
+
+
 def length(text: str, stack: Stack, size: int) -> float:
     """Advance width of `text` in pixels, each run in its own face."""
-    return sum(font(face, size).getlength(piece) for piece, face in stack.runs(text))
+    return sum(font(face, size).getlength(piece, **_options(face, text))
+               for piece, face in stack.runs(text))
 
 
 def _baseline_shift(stack: Stack, size: int, vertical: str) -> float:
@@ -218,16 +239,17 @@ def bbox(text: str, stack: Stack, size: int, xy: tuple[float, float] = (0.0, 0.0
     """The ink box of `text` drawn at `xy` with `anchor` (as Pillow's getbbox)."""
     runs = stack.runs(text)
     if len(runs) == 1:  # one face: Pillow's own answer, kerning and all
-        left, top, right, bottom = font(runs[0][1], size).getbbox(text, anchor=anchor)
+        left, top, right, bottom = font(runs[0][1], size).getbbox(
+            text, anchor=anchor, **_options(runs[0][1], text))
         return (xy[0] + left, xy[1] + top, xy[0] + right, xy[1] + bottom)
     x, y = _start(text, stack, size, xy, anchor)
     boxes = []
     for piece, face in runs:
-        loaded = font(face, size)
+        loaded, options = font(face, size), _options(face, text)
         if piece.strip():
-            left, top, right, bottom = loaded.getbbox(piece, anchor="ls")
+            left, top, right, bottom = loaded.getbbox(piece, anchor="ls", **options)
             boxes.append((x + left, y + top, x + right, y + bottom))
-        x += loaded.getlength(piece)
+        x += loaded.getlength(piece, **options)
     if not boxes:
         return (x, y, x, y)
     return (min(b[0] for b in boxes), min(b[1] for b in boxes),
@@ -239,10 +261,11 @@ def draw(canvas: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, stack:
     """Draw `text` run by run (`options`: fill, stroke_width, stroke_fill)."""
     runs = stack.runs(text)
     if len(runs) == 1:
-        canvas.text(xy, text, font=font(runs[0][1], size), anchor=anchor, **options)
+        canvas.text(xy, text, font=font(runs[0][1], size), anchor=anchor, **options,
+                    **_options(runs[0][1], text))
         return
     x, y = _start(text, stack, size, xy, anchor)
     for piece, face in runs:
-        loaded = font(face, size)
-        canvas.text((x, y), piece, font=loaded, anchor="ls", **options)
-        x += loaded.getlength(piece)
+        loaded, language = font(face, size), _options(face, text)
+        canvas.text((x, y), piece, font=loaded, anchor="ls", **options, **language)
+        x += loaded.getlength(piece, **language)

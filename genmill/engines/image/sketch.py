@@ -48,12 +48,12 @@ def pencil_sketch(image: Image.Image, seed: int, check=lambda: None) -> Image.Im
     lines = Image.fromarray((255.0 * (dodge / 255.0) ** 1.6).astype(np.uint8), "L")
     lines_a = np.asarray(lines.filter(ImageFilter.MedianFilter(3)), np.float32) / 255.0
     # shading from the picture's tones, smooth (no pixel noise): at most 40% graphite,
-    # 48% in a hatch streak
+    # 45% in a hatch streak
     tones = np.asarray(clean.filter(ImageFilter.GaussianBlur(max(1.5, side / 300))),
                        np.float32) / 255.0
     shade = 0.4 * (1.0 - tones) ** 1.2
     hatch = _hatching(width, height, seed)
-    shade = shade * (0.8 + 0.4 * hatch)
+    shade = shade * (0.88 + 0.24 * hatch)
     tone = np.clip(lines_a * (1.0 - shade), 0.0, 1.0)[..., None]
     out = GRAPHITE + (PAPER - GRAPHITE) * tone
     return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
