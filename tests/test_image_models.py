@@ -326,6 +326,20 @@ def test_chinese_titles_break_between_words_never_inside_one():
     assert all(line[0] not in "，。！" for line in closing.lines)
 
 
+def test_line_break_pieces_keep_words_and_bind_punctuation():
+    from genmill.engines.common import linebreak
+
+    def texts(text):
+        return [p.text for p in linebreak.pieces(text)]
+
+    assert texts("東京タワーへ行きました。") == ["東京", "タワー", "へ", "行", "き", "ま",
+                                              "し", "た。"]
+    assert texts("人工智能正在改变世界，“你好”") == ["人工智能", "正在", "改变", "世界，",
+                                                "“你好”"]
+    assert texts("Hello big world") == ["Hello", "big", "world"]
+    assert [p.spaced for p in linebreak.pieces("AI 改变世界")] == [False, True, False]
+
+
 def test_greek_and_cyrillic_render(tmp_path):
     paths = run_card(tmp_path, prompt="Ελληνικά και кириллица\nÀ la française — Việt Nam")
     with Image.open(paths[0]) as img:

@@ -3,8 +3,8 @@ between words, never inside one, and never before closing or after opening punct
 
 Chinese is written without spaces, so words come from a segmenter: rjieba (jieba's
 dictionary and algorithm in Rust: a 3.6 MB wheel, 0.15 s to load, microseconds per
-sentence), loaded on first use. Kana runs without a segmenter break between characters,
-which is how Japanese typesetting breaks them too.
+sentence), loaded on first use. Katakana words stay whole; hiragana may break between
+characters, as Japanese typesetting allows.
 """
 
 from __future__ import annotations
@@ -43,15 +43,22 @@ def _segmenter():  # type: ignore[no-untyped-def]
     return rjieba
 
 
+def _katakana(word: str) -> bool:
+    return all("KATAKANA" in unicodedata.name(c, "") or c in "ー・" for c in word)
+
+
 def _han_words(text: str) -> list[str]:
-    """Words of a run of text with no spaces: the segmenter's, kana split per character."""
+    """Words of a run of text with no spaces: the segmenter's for Chinese; katakana runs
+    (loanwords: タワー) kept whole; hiragana split per character, where Japanese
+    typesetting may break."""
     if not any(is_dense(c) for c in text):
         return [text]
     words: list[str] = []
     for word in _segmenter().cut(text):
-        if any("HIRAGANA" in unicodedata.name(c, "") or "KATAKANA" in unicodedata.name(c, "")
-               for c in word) and len(word) > 1:
-            words.extend(word)  # kana: any character boundary is a legal break
+        if _katakana(word) and words and _katakana(words[-1]):
+            words[-1] += word  # the segmenter cuts katakana per character: rejoin
+        elif len(word) > 1 and all("HIRAGANA" in unicodedata.name(c, "") for c in word):
+            words.extend(word)
         else:
             words.append(word)
     return words
@@ -95,10 +102,3 @@ def pieces(text: str) -> list[Piece]:
 def join(parts: list[Piece]) -> str:
     """Pieces back into one line of text."""
     return "".join((" " if p.spaced and i else "") + p.text for i, p in enumerate(parts))
-
-
-def is_dense_text(text: str) -> bool:
-    """True when the text is mostly written without spaces between words."""
-    dense = sum(1 for c in text if is_dense(c) and c.isalpha())
-    letters = sum(1 for c in text if c.isalpha())
-    return letters > 0 and dense * 2 >= letters
