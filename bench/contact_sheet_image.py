@@ -1,4 +1,5 @@
-"""Regenerates docs/image-contact-sheet.png: title cards and every restyle style.
+"""Regenerates docs/image-contact-sheet.png: title cards (Latin, Greek, Cyrillic, Chinese,
+Japanese and Korean; quotations with attribution; long titles) and every restyle style.
 
 Everything goes through the real engines (params validation, run, PNG on disk), so the
 sheet shows what a client gets. Run: .venv/bin/python bench/contact_sheet_image.py
@@ -16,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image, ImageDraw  # noqa: E402
 
 from genmill.engines.base import InputFile, Inputs, RunContext  # noqa: E402
-from genmill.engines.image import fonts  # noqa: E402
+from genmill.engines.common import fonts  # noqa: E402
 from genmill.engines.image.card_engine import TitleCardEngine  # noqa: E402
 from genmill.engines.image.params import RestyleParams, TitleCardParams  # noqa: E402
 from genmill.engines.image.restyle import RestyleEngine  # noqa: E402
@@ -32,6 +33,14 @@ CARDS = [
     ({"prompt": "Design Systems 101\nA practical introduction", "align": "left",
       "background": "halftone"}, 30),
     ({"prompt": "Breaking News", "background": "bands"}, 5),
+    ({"prompt": "人工智能如何改变世界\n从大脑到工厂 · 第三集"}, 12),
+    ({"prompt": "“知识就是力量。”\n——中国谚语", "background": "waves"}, 6),
+    ({"prompt": '"Knowledge is power."\n— Francis Bacon', "align": "left"}, 14),
+    ({"prompt": "東京タワーへようこそ", "subtitle": "서울에서 온 여행자 · Travel notes",
+      "background": "orbs"}, 17),
+    ({"prompt": "The Future of Remote Work Starts Here: Tools, Teams and Trust",
+      "background": "mesh"}, 9),
+    ({"prompt": "AI 改变世界", "align": "left", "background": "rays"}, 23),
 ]
 STYLES = [
     ("upscale 2x (shown at 1x)", {"style": "upscale"}),
@@ -60,12 +69,12 @@ def _grid(tiles: list[tuple[str, Image.Image]], columns: int) -> Image.Image:
     rows = -(-len(tiles) // columns)
     sheet = Image.new("RGB", (columns * (w + GAP) + GAP, rows * (h + LABEL + GAP) + GAP), BG)
     draw = ImageDraw.Draw(sheet)
-    label_font = fonts.font(fonts.Face(fonts.text_path(), 500), 18)
+    label_stack = fonts.text_stack(500)
     for i, (label, tile) in enumerate(tiles):
         x = GAP + (i % columns) * (w + GAP)
         y = GAP + (i // columns) * (h + LABEL + GAP)
         sheet.paste(tile, (x, y))
-        draw.text((x, y + h + 8), label, font=label_font, fill=INK)
+        fonts.draw(draw, (x, y + h + 8), label, label_stack, 18, "la", fill=INK)
     return sheet
 
 

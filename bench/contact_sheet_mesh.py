@@ -9,10 +9,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from fontpkg_noto_sans import ROOT
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from genmill.engines.base import InputFile, Inputs, RunContext
+from genmill.engines.common import fonts
 from genmill.engines.mesh import MODELS, samples
 
 TILE = 512
@@ -23,6 +23,13 @@ CASES = [
     ("text3d", {"text": "%&@", "prompt": "chrome", "bevel": 1.2}, None, "chrome %&@"),
     ("text3d", {"text": "ÄÖÜ ß", "color": "#2a6fdb", "roughness": 0.3,
                 "font_weight": "regular"}, None, "blue glossy ÄÖÜ ß, regular"),
+    ("text3d", {"prompt": '"欢迎光临" in matte red', "bevel": 1.0}, None,
+     '"欢迎光临" in matte red'),
+    ("text3d", {"text": "人工智能正在改变我们的世界", "prompt": "gold"}, None,
+     "gold, long Chinese text: two lines"),
+    ("text3d", {"prompt": "a cat astronaut floating above the moon, oil painting"}, None,
+     "a long prompt: balanced lines, depth to match"),
+    ("text3d", {"text": "東京タワー 서울", "prompt": "chrome"}, None, "chrome 東京タワー 서울"),
     ("relief", {"border": 3, "face_limit": 300000}, "photo", "relief, photo, frame"),
     ("relief", {"mode": "lithophane", "border": 3, "face_limit": 300000}, "photo",
      "lithophane, backlit"),
@@ -42,7 +49,7 @@ def main() -> None:
     sheet = Image.new("RGB", (cols * TILE, (len(CASES) + cols - 1) // cols * (TILE + 28)),
                       "white")
     draw = ImageDraw.Draw(sheet)
-    font = ImageFont.truetype(str(ROOT / "files" / "NotoSans[wdth,wght].ttf"), 18)
+    stack = fonts.text_stack(400)
     for i, (model, params, image, label) in enumerate(CASES):
         spec = specs[model]
         inputs = Inputs({"image": [InputFile(images[image], "image/png", "sample")]}
@@ -54,7 +61,7 @@ def main() -> None:
                 (TILE, TILE), Image.Resampling.LANCZOS)
         x, y = i % cols * TILE, i // cols * (TILE + 28)
         sheet.paste(tile, (x, y))
-        draw.text((x + 8, y + TILE + 4), label, fill=(40, 40, 40), font=font)
+        fonts.draw(draw, (x + 8, y + TILE + 4), label, stack, 18, "la", fill=(40, 40, 40))
         print(label, flush=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(target, optimize=True)

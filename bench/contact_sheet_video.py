@@ -3,7 +3,8 @@
     .venv/bin/python bench/contact_sheet_video.py [--out docs/video-contact-sheet.png]
 
 Renders a Ken Burns clip from a synthetic landscape photo (bench/video.py makes it), and
-narrated shorts (English with generated backdrops and a title; Chinese over the photo),
+narrated shorts (English with generated backdrops and a title; Chinese with a title and
+captions over the photo, and over generated backdrops),
 then lays out frames of each output in a grid with labels.
 """
 
@@ -20,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from PIL import Image, ImageDraw  # noqa: E402
 
 from genmill.engines.base import InputFile, Inputs, RunContext  # noqa: E402
-from genmill.engines.image import fonts  # noqa: E402
+from genmill.engines.common import fonts  # noqa: E402
 
 THUMB_H = 300
 
@@ -43,8 +44,7 @@ def row(label: str, images: list[Image.Image]) -> Image.Image:
     width = sum(t.width for t in thumbs) + 8 * (len(thumbs) + 1)
     out = Image.new("RGB", (max(width, 600), THUMB_H + 48), (24, 24, 28))
     draw = ImageDraw.Draw(out)
-    draw.text((8, 8), label, fill=(235, 235, 235),
-              font=fonts.font(fonts.Face(fonts.text_path(), weight=600), 22))
+    fonts.draw(draw, (8, 8), label, fonts.text_stack(600), 22, "la", fill=(235, 235, 235))
     x = 8
     for thumb in thumbs:
         out.paste(thumb, (x, 40))
@@ -87,11 +87,20 @@ def main() -> None:
         out.mkdir()
         NarratedEngine().run(NarratedParams(
             aspect_ratio="16:9", resolution="720p", subtitle_position="bottom",
-            text_fore_color="#FFE066",
-            script="山顶的清晨非常安静。阳光慢慢照亮了整个山谷，云海在脚下流动。"),
+            text_fore_color="#FFE066", title="山间的清晨",
+            script="山顶的清晨非常安静。阳光慢慢照亮了整个山谷，云海在脚下流动。"
+                   "我们的大脑然后会记住这些美丽的瞬间。"),
             Inputs({"images": [image]}), RunContext("z", 12, out))
-        rows.append(row("narrated-t2v  final-1.mp4, Chinese, user image, 16:9 720p",
-                        frames(out / "final-1.mp4", 4)))
+        rows.append(row("narrated-t2v  final-1.mp4, Chinese title and captions, user image, "
+                        "16:9 720p", frames(out / "final-1.mp4", 5)))
+        out = Path(tmp) / "zh-short"
+        out.mkdir()
+        NarratedEngine().run(NarratedParams(
+            resolution="720p", title="人工智能如何改变世界", audio_enable=False,
+            script="人工智能正在改变我们的世界。每一天都有新的发现，从医院到工厂。"),
+            Inputs(), RunContext("s", 21, out))
+        rows.append(row("narrated-t2v  final-1.mp4, Chinese, backdrops, 9:16 720p",
+                        frames(out / "final-1.mp4", 5)))
     width = max(r.width for r in rows)
     sheet = Image.new("RGB", (width, sum(r.height for r in rows)), (24, 24, 28))
     y = 0

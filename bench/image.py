@@ -22,11 +22,11 @@ sys.path.insert(0, str(ROOT))
 
 from PIL import Image, ImageDraw  # noqa: E402
 
-from genmill.engines.image import fonts  # noqa: E402
+from genmill.engines.common import fonts  # noqa: E402
+from genmill.engines.common.title_card import render_title_card  # noqa: E402
 from genmill.engines.image.cartoon import cartoon  # noqa: E402
 from genmill.engines.image.pixel_art import pixel_art  # noqa: E402
 from genmill.engines.image.sketch import pencil_sketch  # noqa: E402
-from genmill.engines.image.title_card import render_title_card  # noqa: E402
 from genmill.engines.image.tones import duotone, duotone_colours, vintage  # noqa: E402
 from genmill.engines.image.upscale import upscale  # noqa: E402
 from tests.image_helpers import scene  # noqa: E402

@@ -10,8 +10,13 @@
       memory, then only encoded with the same settings. Target: ours <= 1.5x of it.
 2. Narrated, 1080p 9:16, a 60 s target: wall time as a multiple of real time, and the
    peak RSS of the process that rendered it (each case runs in its own process).
+3. The per-frame warp (`Planes.resample`, 1080p, a zoom-in over the photo's canvas) with
+   OpenCV (the optional `fast` extra) against the baseline: the Pillow fallback used when
+   OpenCV is not installed, on the same frames in the same process. Prints the ratio.
+4. Cancel latency: seconds from a cancel (asked at 30% of a 480p narrated render) to the
+   engine raising `Canceled` (was a wall-clock assert in the tests). Target < 2 s.
 
-Run: .venv/bin/python bench/video.py [--baseline-frames N]
+Run: .venv/bin/python bench/video.py [--baseline-frames N] [--only warp,cancel]
 """
 
 from __future__ import annotations
@@ -194,6 +199,66 @@ def case_narrated() -> dict:
     return {"wall": wall, "seconds": seconds, "rss_mb": _peak_rss_mb()}
 
 
+def case_warp(photo: Path, frames: int = 90) -> dict:
+    """ms per 1080p frame of the warp: OpenCV, then the Pillow fallback (the baseline)."""
+    from genmill.engines.base import InputFile
+    from genmill.engines.decode import open_image
+    from genmill.engines.video import motion, planes
+    from genmill.engines.video.source import prepare
+
+    image = open_image(InputFile(photo.read_bytes(), "image/jpeg", "bench"))
+    zoom = motion.zoom_amount("zoom-in", SECONDS)
+    canvas = prepare(image, SIZE, motion.canvas_zoom("zoom-in", zoom))
+    path = motion.plan("zoom-in", canvas.size, SIZE, zoom, SECONDS, 7)
+    boxes = [path.box(i / (frames - 1)) for i in range(frames)]
+    if planes._cv2() is None:
+        raise SystemExit("OpenCV is not installed: pip install 'genmill[fast]'")
+
+    def best_of(repeat: int = 3) -> float:
+        best = float("inf")
+        for _ in range(repeat):
+            start = time.perf_counter()
+            for box in boxes:
+                canvas.resample(box, SIZE)
+            best = min(best, time.perf_counter() - start)
+        return best / frames * 1000
+
+    opencv = best_of()
+    original = planes._cv2
+    planes._cv2 = lambda: None  # the fallback path, as where OpenCV is missing
+    try:
+        canvas.cache.clear()
+        pillow = best_of()
+    finally:
+        planes._cv2 = original
+    return {"opencv_ms": opencv, "pillow_ms": pillow}
+
+
+def case_cancel() -> dict:
+    import threading
+
+    from genmill.engines.base import Canceled, Inputs, RunContext
+    from genmill.engines.video.narrated import NarratedEngine
+    from genmill.engines.video.params import NarratedParams
+
+    flag = threading.Event()
+    asked: list[float] = []
+
+    def report(fraction: float, _message: str) -> None:
+        if fraction > 0.3 and not flag.is_set():
+            asked.append(time.perf_counter())
+            flag.set()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            NarratedEngine().run(NarratedParams(script=SCRIPT, resolution="480p", duration=30),
+                                 Inputs(), RunContext("bench", 3, Path(tmp), report,
+                                                      flag.is_set))
+        except Canceled:
+            return {"latency": time.perf_counter() - asked[0]}
+    raise SystemExit("the render finished without seeing the cancel")
+
+
 def _child(case: str, *args: str) -> dict:
     out = subprocess.run([sys.executable, __file__, "--case", case, *args], check=True,
                          capture_output=True, text=True)
@@ -208,7 +273,10 @@ def main() -> None:
                         help="time this many baseline frames and scale up (default: all)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of ours and of the floor, alternated; the best counts")
+    parser.add_argument("--only", default="kenburns,narrated,warp,cancel",
+                        help="comma-separated figures to measure")
     args = parser.parse_args()
+    only = set(args.only.split(","))
     if args.case:
         photo = Path(args.photo) if args.photo else None
         result = {
@@ -216,20 +284,42 @@ def main() -> None:
             "floor": lambda: case_floor(photo),
             "baseline": lambda: case_resize_per_frame(photo, args.baseline_frames),
             "narrated": case_narrated,
+            "warp": lambda: case_warp(photo),
+            "cancel": case_cancel,
         }[args.case]()
         print(json.dumps(result))
         return
     with tempfile.TemporaryDirectory() as tmp:
         photo = Path(tmp) / "photo.jpg"
         photo.write_bytes(_photo_bytes())
-        # Alternate the two and keep each one's best run: on a shared machine, other load
-        # comes and goes, and the best run is the one least disturbed by it.
-        runs = [(_child("kenburns", "--photo", str(photo)), _child("floor", "--photo", str(photo)))
-                for _ in range(args.repeat)]
-        ours = min((r[0] for r in runs), key=lambda r: r["wall"])
-        floor = min((r[1] for r in runs), key=lambda r: r["wall"])
-        base = _child("baseline", "--photo", str(photo),
-                      "--baseline-frames", str(args.baseline_frames))
+        if "kenburns" in only:
+            _kenburns_figures(photo, args)
+        if "warp" in only:
+            warp = _child("warp", "--photo", str(photo))
+            print("Per-frame warp, 1080p zoom over a 4000x3000 photo's canvas (best of 3):")
+            print(f"  OpenCV warpAffine     {warp['opencv_ms']:7.2f} ms/frame")
+            print(f"  Pillow fallback       {warp['pillow_ms']:7.2f} ms/frame (baseline)"
+                  f"  -> OpenCV is {warp['pillow_ms'] / warp['opencv_ms']:.1f}x faster")
+    if "narrated" in only:
+        narrated = _child("narrated")
+        print(f"Narrated 1080p 9:16, 60 s target ({narrated['seconds']:.1f} s made):")
+        print(f"  wall {narrated['wall']:.1f} s = {narrated['wall'] / narrated['seconds']:.2f}x"
+              f" real time, peak RSS {narrated['rss_mb']:.0f} MB (target <= 400 MB)")
+    if "cancel" in only:
+        cancel = _child("cancel")
+        print(f"Cancel latency (480p narrated, cancel at 30%): {cancel['latency']:.2f} s "
+              "(target < 2 s)")
+
+
+def _kenburns_figures(photo: Path, args: argparse.Namespace) -> None:
+    # Alternate the two and keep each one's best run: on a shared machine, other load
+    # comes and goes, and the best run is the one least disturbed by it.
+    runs = [(_child("kenburns", "--photo", str(photo)), _child("floor", "--photo", str(photo)))
+            for _ in range(args.repeat)]
+    ours = min((r[0] for r in runs), key=lambda r: r["wall"])
+    floor = min((r[1] for r in runs), key=lambda r: r["wall"])
+    base = _child("baseline", "--photo", str(photo),
+                  "--baseline-frames", str(args.baseline_frames))
     all_ours = ", ".join(f"{r[0]['wall']:.2f}" for r in runs)
     all_floor = ", ".join(f"{r[1]['wall']:.2f}" for r in runs)
     print(f"Ken Burns 1080p {SECONDS}s {FPS}fps from a 4000x3000 photo, best of {args.repeat}"
@@ -239,10 +329,6 @@ def main() -> None:
           f"  -> ours is {base['wall'] / ours['wall']:.1f}x faster (target >= 3x)")
     print(f"  encoder floor         {floor['wall']:7.2f} s"
           f"  -> ours is {ours['wall'] / floor['wall']:.2f}x of it (target <= 1.5x)")
-    narrated = _child("narrated")
-    print(f"Narrated 1080p 9:16, 60 s target ({narrated['seconds']:.1f} s made):")
-    print(f"  wall {narrated['wall']:.1f} s = {narrated['wall'] / narrated['seconds']:.2f}x "
-          f"real time, peak RSS {narrated['rss_mb']:.0f} MB (target <= 400 MB)")
 
 
 if __name__ == "__main__":

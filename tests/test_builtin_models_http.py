@@ -76,10 +76,53 @@ def test_title_card_over_http_is_deterministic_by_seed(client):
     assert fetch(again["outputs"][0]) == fetch(first["outputs"][0])
 
 
-def test_title_card_with_characters_the_font_lacks_fails_with_a_reason(client):
-    data = run(client, IMAGES, {"model": "genmill/title-card-t2i", "prompt": "你好"})
-    assert data["status"] == "FAILURE", data
-    assert "U+4F60" in data["fail_reason"] or "你" in data["fail_reason"]
+def test_chinese_title_card_over_http(client):
+    data = run(client, IMAGES, {"model": "genmill/title-card-t2i", "prompt": "你好，世界",
+                                "size": "640x360"})
+    assert data["status"] == "SUCCESS", data
+    card = Image.open(io.BytesIO(fetch(data["outputs"][0])))
+    assert card.size == (640, 360)
+
+
+def test_characters_no_font_has_are_a_400_at_submit_naming_them(client):
+    response = client.post(IMAGES, json={"model": "genmill/title-card-t2i",
+                                         "prompt": "Party 🎉"})
+    assert response.status_code == 400, response.text
+    message = response.json()["message"]
+    assert message.startswith("prompt:") and "U+1F389" in message
+
+
+def test_every_built_in_says_what_its_prompt_does_with_examples_it_accepts(client):
+    from genmill.engines.image import MODELS as IMAGE_MODELS
+    from genmill.engines.mesh import MODELS as MESH_MODELS
+    from genmill.engines.video import MODELS as VIDEO_MODELS
+
+    listed = {m["id"]: m for m in client.get("/v1/models").json()["data"]}
+    for spec in [*IMAGE_MODELS, *VIDEO_MODELS, *MESH_MODELS]:
+        description = listed[spec.id]["description"]
+        assert "prompt" in description.lower() and "Example prompt" in description, spec.id
+        prompt = spec.params.model_json_schema()["properties"]["prompt"]
+        assert len(prompt["description"]) > 60, spec.id
+        assert prompt["examples"], spec.id
+        for example in prompt["examples"]:
+            spec.params.model_validate({"prompt": example})  # each example is accepted
+
+
+@pytest.mark.parametrize("body,field,words", [
+    ({"model": "genmill/title-card-t2i",
+      "prompt": "a cat astronaut floating above the moon, oil painting"}, "prompt",
+     "does not paint"),
+    ({"model": "genmill/relief-image-to-3d", "prompt": "a cat on a sofa"}, "prompt",
+     "names no material"),
+])
+def test_a_prompt_the_model_reads_nothing_from_is_a_400(client, body, field, words):
+    path = MESHES if "3d" in body["model"] else IMAGES
+    if "relief" in body["model"]:
+        body = {**body, "image": data_url(scene((40, 30)))}
+    response = client.post(path, json=body)
+    assert response.status_code == 400, response.text
+    message = response.json()["message"]
+    assert message.startswith(field) and words in message
 
 
 def test_restyle_over_http(client):

@@ -110,11 +110,57 @@ def test_text_models_make_valid_solids(name, params, tmp_path, gltf_validator):
         assert_close(size[1], params["height_mm"])
     else:
         assert_close(size[0], 120.0)
-    assert_close(size[2], params.get("depth", 8.0))
+    if "depth" in params:
+        assert_close(size[2], params["depth"])
+    else:  # a fifth of the letter height (about the height of one line of ink)
+        line = size[1] / (params.get("text", "").count("\n") + 1)
+        assert 0.12 <= size[2] / line <= 0.3, (size, line)
     assert progress == sorted(progress) and progress[-1] == 1.0
     if "%" in params.get("text", "") or "ABO" in params.get("text", ""):
         # Counters are holes: genus > 0 means the solid has tunnels, not filled-in letters.
         assert stl.euler_number < 2
+
+
+def _rows_of_letters(stl: trimesh.Trimesh) -> int:
+    """How many lines of lettering: bands of Y covered by the letters' top faces."""
+    top = stl.triangles[stl.face_normals[:, 2] > 0.9]
+    low, high = stl.bounds[0][1], stl.bounds[1][1]
+    grid = np.zeros(400, bool)
+    for tri in top:
+        a, b = np.floor((np.array([tri[:, 1].min(), tri[:, 1].max()]) - low)
+                        / (high - low) * 399).astype(int)
+        grid[a:b + 1] = True
+    return int(np.sum(grid[1:] & ~grid[:-1]) + grid[0])
+
+
+@pytest.mark.parametrize(("params", "rows"), [
+    ({"prompt": "a cat astronaut floating above the moon, oil painting"}, 3),
+    ({"prompt": "人工智能正在改变我们的世界，每一天都有新的发现"}, 2),
+    ({"text": "The quick brown fox jumps over the lazy dog. " * 8}, 6),
+])
+def test_long_text_is_set_on_several_lines_with_depth_to_match(params, rows, tmp_path):
+    """Any text up to the limit gives a readable object: lines, not a ribbon, and a depth
+    in proportion to the letters (not the fixed slab a short word gets)."""
+    names, _ = run_model(TEXT, {"face_limit": 30_000, **params}, tmp_path)
+    stl = trimesh.load(tmp_path / "model.stl", file_type="stl")
+    size = stl.bounds[1] - stl.bounds[0]
+    found = _rows_of_letters(stl)
+    assert found == rows, found
+    assert size[0] / size[1] <= 6.0, size
+    line = size[1] / rows
+    assert line >= 8.0, size  # letters big enough to read and to print
+    assert 0.12 <= size[2] / line <= 0.3, size
+
+
+def test_chinese_and_japanese_lettering_is_drawn(tmp_path, gltf_validator):
+    names, _ = run_model(TEXT, {"text": "欢迎光临 東京タワー", "face_limit": 60_000},
+                         tmp_path)
+    stl = check_outputs(tmp_path, names, 60_000, gltf_validator)
+    size = stl.bounds[1] - stl.bounds[0]
+    # Strokes, not blocks: the letters' front faces cover a stroke-like share of the box.
+    top = stl.area_faces[stl.face_normals[:, 2] > 0.9].sum()
+    assert 0.15 < top / (size[0] * size[1]) < 0.6
+    assert size[0] / size[1] <= 6.0  # two words, one sign: not broken into a ribbon
 
 
 def test_text_material_from_prompt_and_switches(tmp_path, gltf_validator):
@@ -193,7 +239,8 @@ def test_relief_is_high_where_bright_and_lithophane_thick_where_dark(tmp_path):
     [
         ({"text": ""}, "text is empty"),
         ({"prompt": "   "}, "text is empty"),
-        ({"text": "Hi 漢字"}, "U+6F22"),
+        ({"text": "Hi 🎉"}, "U+1F389"),
+        ({"text": "مرحبا"}, "U+0645"),
         ({"text": "A", "face_limit": 10}, "between 1000 and 2000000"),
         ({"text": "A", "face_limit": 5_000_000}, "between 1000 and 2000000"),
         ({"text": "A", "bevel": 9, "depth": 8}, "bevel"),

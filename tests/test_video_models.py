@@ -7,7 +7,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import av
@@ -118,6 +117,9 @@ def test_models_are_registered_and_import_light() -> None:
     (KenBurnsParams, {"fps": 23}, "fps"),
     (KenBurnsParams, {"resolution": "4k"}, "resolution"),
     (KenBurnsParams, {"motion": "spin"}, "motion"),
+    (KenBurnsParams, {"prompt": "the orange rolls off the table and explodes"}, "motion"),
+    (NarratedParams, {"script": "hi", "title": "Party 🎉"}, "title"),
+    (NarratedParams, {"script": "مرحبا بالعالم"}, "script"),
     (KenBurnsParams, {"bogus": 1}, "bogus"),
     (NarratedParams, {}, "script"),
     (NarratedParams, {"script": "   "}, "script"),
@@ -130,6 +132,28 @@ def test_bad_params_name_the_field(model, body, field) -> None:
     with pytest.raises(ValidationError) as err:
         model(**body)
     assert err.value.errors()[0]["loc"][0] == field
+
+
+def test_a_prompt_with_no_camera_move_is_refused_saying_what_is_read() -> None:
+    with pytest.raises(ValidationError) as err:
+        KenBurnsParams(prompt="the orange rolls off the table and explodes into juice")
+    message = str(err.value)
+    assert "names no camera move" in message and "zoom in" in message and "pan-left" in message
+    assert KenBurnsParams(prompt="slow zoom into the castle").motion == "auto"
+    assert KenBurnsParams(prompt="the orange", motion="pan-left").motion == "pan-left"
+    assert KenBurnsParams(prompt="").motion == "auto"  # no prompt: the move is picked
+
+
+def test_undrawable_title_and_captions_are_named_at_submit() -> None:
+    with pytest.raises(ValidationError) as err:
+        NarratedParams(script="Hello.", title="Party 🎉")
+    assert "U+1F389" in str(err.value)
+    with pytest.raises(ValidationError) as err:
+        NarratedParams(script="مرحبا بالعالم")
+    assert "U+0645" in str(err.value) and "subtitle_enabled" in str(err.value)
+    # without captions, the same script is only spoken: accepted
+    assert NarratedParams(script="مرحبا بالعالم", subtitle_enabled=False)
+    assert NarratedParams(script="人工智能正在改变世界。", title="人工智能如何改变世界")
 
 
 def test_prompt_stands_in_for_script() -> None:
@@ -155,6 +179,58 @@ def test_kenburns_output_is_h264_high_with_exact_frames_and_poster(tmp_path: Pat
     poster = Image.open(ctx.output_dir / "poster.jpg")
     assert poster.format == "JPEG" and poster.size == (854, 480)
     assert np.asarray(poster).std() > 10  # a picture, not a blank
+
+
+def test_kenburns_audio_enable_makes_a_quiet_music_track(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path)
+    params = KenBurnsParams(duration=2, fps=24, resolution="480p", motion="zoom-in")
+    KenBurnsEngine().run(params, Inputs({"image": [_png(_scene(400, 300))]}), ctx)
+    info = _probe(ctx.output_dir / "video-1.mp4")
+    assert info["audio"]["codec"] == "aac"
+    assert abs(info["audio"]["seconds"] - 2.0) <= 0.05
+    with av.open(str(ctx.output_dir / "video-1.mp4")) as container:
+        pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
+    rms = float(np.sqrt(np.mean(pcm ** 2)))
+    assert 0.003 < rms < 0.1  # a sound, and a quiet one
+    (tmp_path / "silent").mkdir()
+    silent = _ctx(tmp_path / "silent")
+    KenBurnsEngine().run(KenBurnsParams(duration=1, resolution="480p", audio_enable=False),
+                         Inputs({"image": [_png(_scene(400, 300))]}), silent)
+    assert _probe(silent.output_dir / "video-1.mp4")["audio"] is None
+
+
+def _subject_photo(x: float) -> InputFile:
+    """A 3:4 photo: a red disk (the subject) at `x` of the width, on a textured grey."""
+    w, h = 900, 1200
+    rng = np.random.default_rng(1)
+    base = np.clip(rng.normal(110, 12, (h // 8, w // 8, 3)), 0, 255).astype(np.uint8)
+    image = Image.fromarray(base).resize((w, h), Image.BICUBIC)
+    ImageDraw.Draw(image).ellipse((x * w - 70, h * 0.45 - 70, x * w + 70, h * 0.45 + 70),
+                                  fill=(230, 20, 30))
+    return _png(image)
+
+
+@pytest.mark.parametrize("x, move", [
+    (0.15, "pan-left"), (0.15, "pan-right"), (0.85, "pan-left"), (0.5, "pan-right"),
+    (0.15, "zoom-in"), (0.85, "zoom-out")])
+def test_the_subject_stays_in_frame_for_the_whole_move(tmp_path: Path, x: float,
+                                                       move: str) -> None:
+    """A 3:4 photo into a 9:16 frame crops its sides: every frame of the move (4 s is
+    long enough for a pan's full travel) still shows the whole subject, off-centre too."""
+    ctx = _ctx(tmp_path)
+    params = KenBurnsParams(duration=4, fps=24, resolution="480p", aspect_ratio="9:16",
+                            motion=move, audio_enable=False)
+    KenBurnsEngine().run(params, Inputs({"image": [_subject_photo(x)]}), ctx)
+    with av.open(str(ctx.output_dir / "video-1.mp4")) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index % 4:
+                continue
+            rgb = frame.to_ndarray(format="rgb24").astype(int)
+            ys, xs = np.nonzero((rgb[..., 0] > 170) & (rgb[..., 1] < 80))
+            assert len(xs), f"frame {index}: the subject is out of frame"
+            margin = min(xs.min(), ys.min(), rgb.shape[1] - 1 - xs.max(),
+                         rgb.shape[0] - 1 - ys.max())
+            assert margin >= 2, f"frame {index}: the subject touches the frame's edge"
 
 
 def test_kenburns_fit_mode_portrait(tmp_path: Path) -> None:
@@ -202,8 +278,10 @@ def _track(path: Path) -> np.ndarray:
     ("pan-right", 0, "opencv"), ("pan-up", 1, "opencv"), ("pan-right", 0, "pillow")])
 def test_camera_motion_is_smooth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, move: str,
                                  axis: int, backend: str) -> None:
-    if backend == "pillow":  # the path taken where OpenCV is not installed
+    if backend == "pillow":  # the path taken where OpenCV (the `fast` extra) is missing
         monkeypatch.setattr(planes, "_cv2", lambda: None)
+    else:
+        pytest.importorskip("cv2")
     ctx = _ctx(tmp_path)
     params = KenBurnsParams(duration=4, fps=25, resolution="480p", aspect_ratio="4:3",
                             motion=move)
@@ -313,6 +391,66 @@ def test_narrated_meets_a_target_duration_with_images_and_variants(tmp_path: Pat
     assert np.abs(one.astype(int) - two.astype(int)).mean() > 1  # variants differ
 
 
+def _frame_at(path: Path, seconds: float) -> np.ndarray:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for frame in container.decode(stream):
+            if frame.time >= seconds:
+                return frame.to_ndarray(format="gray").astype(float)
+    raise AssertionError(f"no frame at {seconds} s")
+
+
+def _text_edges(gray: np.ndarray) -> float:
+    """Share of pixels on sharp edges: lettering has many, backdrops and photos few."""
+    gx, gy = np.abs(np.diff(gray, axis=1))[:-1], np.abs(np.diff(gray, axis=0))[:, :-1]
+    return float((np.maximum(gx, gy) > 40).mean())
+
+
+@pytest.mark.parametrize("with_images", [False, True])
+def test_a_chinese_title_opens_the_video_also_with_images(tmp_path: Path,
+                                                          with_images: bool) -> None:
+    ctx = _ctx(tmp_path)
+    params = NarratedParams(script="人工智能正在改变我们的世界。", aspect_ratio="1:1",
+                            title="人工智能如何改变世界", resolution="480p", fps=24,
+                            audio_enable=False, subtitle_enabled=False)
+    images = {"images": [_png(_disk_image())]} if with_images else {}
+    NarratedEngine().run(params, Inputs(images), ctx)
+    video = ctx.output_dir / "combined-1.mp4"
+    title = _text_edges(_frame_at(video, 1.0))
+    later = _text_edges(_frame_at(video, _probe(video)["video"]["seconds"] - 0.5))
+    assert title > 0.01 and title > 4 * later, (title, later)
+
+
+def test_chinese_captions_break_between_words() -> None:
+    from genmill.engines.video import caption_art
+
+    words = {"人工智能", "正在", "改变", "我们", "的", "大脑", "然后", "会", "记住", "这些",
+             "东西", "世界"}
+
+    def whole_words(line: str) -> bool:
+        rest = line.strip("，。")
+        while rest:
+            word = next((w for w in sorted(words, key=len, reverse=True)
+                         if rest.startswith(w)), None)
+            if word is None:
+                return False
+            rest = rest[len(word):].lstrip("，。")
+        return True
+
+    text = "人工智能正在改变我们的世界，我们的大脑然后会记住这些东西。"
+    stack = caption_art.caption_stack()
+    for width in (180, 260, 340):
+        lines = caption_art.wrap(text, stack, 40, width)
+        assert len(lines) > 1 and "".join(lines) == text
+        assert all(whole_words(line) for line in lines), lines
+        assert all(line[0] not in "，。" for line in lines)
+    sentence = "我们的大脑然后会记住这些东西人工智能正在改变世界"
+    for size in (8, 10, 12):
+        pieces = [c.text for c in captions.chunks(sentence, size)]
+        assert "".join(pieces) == sentence
+        assert all(whole_words(p) for p in pieces), pieces
+
+
 def _first_frame(path: Path) -> np.ndarray:
     with av.open(str(path)) as container:
         return next(container.decode(video=0)).to_ndarray(format="gray")
@@ -327,20 +465,23 @@ def test_narrated_bad_image_fails(tmp_path: Path) -> None:
     assert list(ctx.output_dir.iterdir()) == []
 
 
-def test_cancel_stops_fast_and_leaves_nothing(tmp_path: Path) -> None:
+def test_cancel_stops_at_the_next_check_and_leaves_nothing(tmp_path: Path) -> None:
+    """The engine stops within a chunk of frames of a cancel (how fast that is in seconds
+    is measured by bench/video.py, not asserted here)."""
     flag = threading.Event()
-    asked: list[float] = []
+    after: list[float] = []
 
     def report(fraction: float, _message: str) -> None:
-        if fraction > 0.3 and not flag.is_set():
-            asked.append(time.perf_counter())
+        if flag.is_set():
+            after.append(fraction)
+        elif fraction > 0.3:
             flag.set()
 
     ctx = _ctx(tmp_path, report=report, is_canceled=flag.is_set)
     params = NarratedParams(script=SCRIPT, resolution="480p", duration=30, fps=24)
     with pytest.raises(Canceled):
         NarratedEngine().run(params, Inputs(), ctx)
-    assert time.perf_counter() - asked[0] < 2.0
+    assert flag.is_set() and len(after) <= 2, after
     assert list(ctx.output_dir.iterdir()) == []
 
 

@@ -95,7 +95,7 @@ def generate(
 
     Prints the downloaded files' paths (or, with `--no-wait`, the task id).
 
-    Example: `genmill generate image -m genmill/title-card-t2i -p "a red fox" -P seed=42`
+    Example: `genmill generate image -m genmill/title-card-t2i -p "Sunset Sessions" -P seed=42`
     """
     params = parse_params(param or [])
     task_id: str | None = None

@@ -28,9 +28,13 @@ MODELS: list[ModelSpec] = [
         params=TitleCardParams,
         factory=_title_card,
         name="Title card",
-        description="Sets the prompt as a designed title card: seeded gradients, shapes and "
-                    "patterns, balanced type in Noto Sans (Latin, Greek, Cyrillic), AA "
-                    "contrast. For video title cards, thumbnails, quote posts and slides.",
+        description="Sets the prompt's TEXT on a designed card: the first line (or the "
+                    "quoted part) is the title, a second line the subtitle, colour and mood "
+                    "words around a quote steer the palette. It does not paint pictures. "
+                    "Seeded gradients, shapes and patterns; balanced type in Noto Sans with "
+                    "Noto Sans CJK (Latin, Greek, Cyrillic, Chinese, Japanese, Korean); AA "
+                    "contrast. For video title cards, thumbnails, quote posts and slides. "
+                    'Example prompt: a dark teal card that says "Welcome back".',
         time_limit=120.0,
     ),
     ModelSpec(
@@ -39,9 +43,11 @@ MODELS: list[ModelSpec] = [
         params=RestyleParams,
         factory=_restyle,
         name="Restyle",
-        description="Transforms the input image: upscale (2x/4x), cartoon, pencil-sketch, "
-                    "duotone, pixel-art or vintage; crop/pad/stretch to a size; strength "
-                    "blends with the original.",
+        description="Transforms the input image with one style: upscale (2x/4x), cartoon, "
+                    "pencil-sketch, duotone, pixel-art or vintage; crop/pad/stretch to a "
+                    "size; strength blends with the original. The prompt only names the "
+                    "style (and duotone colours, the upscale factor); nothing is added to "
+                    'the picture. Example prompt: "make it a pencil sketch".',
         time_limit=300.0,
     ),
 ]

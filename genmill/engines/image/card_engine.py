@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from genmill.engines.base import Inputs, RunContext
-from genmill.engines.image import fonts, output, sizing
+from genmill.engines.common.title_card import check_drawable, compose
+from genmill.engines.image import output, sizing
 from genmill.engines.image.card_text import read_card_text
 from genmill.engines.image.params import TitleCardParams
-from genmill.engines.image.title_card import compose
 
 
 class TitleCardEngine:
     def run(self, params: TitleCardParams, inputs: Inputs, ctx: RunContext) -> list[str]:
         text = read_card_text(params.prompt, params.subtitle)
-        fonts.check_drawable(text.title, fonts.Face(fonts.display_path()))
-        fonts.check_drawable(text.subtitle, fonts.Face(fonts.text_path()))
+        check_drawable(text.title, text.subtitle)  # refused at submit; kept for direct calls
         width, height = sizing.resolve_size(params.size, params.aspect_ratio)
         names = []
         for i in range(params.n):

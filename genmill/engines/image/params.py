@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from genmill.engines.common.colors import parse_colour
 from genmill.engines.image import card_text, sizing, style_words
-from genmill.engines.image.colors import parse_colour
 from genmill.engines.params import ImageParams
 
 Background = Literal["auto", "mesh", "waves", "orbs", "halftone", "rays", "bands"]
@@ -28,9 +28,16 @@ class _SizedParams(ImageParams):
 class TitleCardParams(_SizedParams):
     prompt: str = Field(
         ..., max_length=10_000,
-        description='The title (first line, or the quoted text: a dark teal card that says '
-                    '"Welcome back"); a second line is the subtitle. Colour and mood words '
-                    '(teal, sunset, dark, pastel) steer the palette.')
+        description='The text set on the card: the first line is the title, a second line '
+                    'the subtitle. Or quote the text and describe the card around it (a '
+                    'dark teal card that says "Welcome back"): colour and mood words (teal, '
+                    'sunset, dark, pastel) then steer the palette. A quotation with an '
+                    'attribution ("Knowledge is power." — Francis Bacon) keeps both. A '
+                    'picture description ("a fox in the snow, oil painting") is refused: '
+                    'this model sets text, it does not paint.',
+        json_schema_extra={"examples": ["Sunset Sessions\nLive from the rooftop",
+                                        'a dark teal card that says "Welcome back"',
+                                        "“知识就是力量。”\n——中国谚语"]})
     subtitle: str = Field("", max_length=card_text.MAX_SUBTITLE,
                           description="Smaller text under the title.")
     align: Literal["center", "left"] = "center"
@@ -42,8 +49,26 @@ class TitleCardParams(_SizedParams):
     def _prompt(cls, value: str) -> str:
         return card_text.check_prompt(value)
 
+    @field_validator("subtitle")
+    @classmethod
+    def _subtitle(cls, value: str) -> str:
+        if value:
+            from genmill.engines.common.title_card import drawable_error
+
+            error = drawable_error("", card_text.clean(value))
+            if error:
+                raise ValueError(error)
+        return value
+
 
 class RestyleParams(_SizedParams):
+    prompt: str = Field(
+        "", max_length=10_000,
+        description="Only names the style when `style` is not set (make it a pencil "
+                    "sketch, cartoon, pixel art, vintage, duotone, upscale 4x) and duotone "
+                    "colours (navy and coral); other words change nothing.",
+        json_schema_extra={"examples": ["make it a pencil sketch", "a navy and coral duotone",
+                                        "upscale 4x"]})
     style: Style | None = Field(
         None, validate_default=True,
         description="The transformation; when omitted, a style named in the prompt "

@@ -1,9 +1,12 @@
-"""Pencil sketch: graphite strokes on paper.
+"""Pencil sketch: graphite lines and soft shading on paper.
 
-The classic colour-dodge of a grey image by its blurred negative: flat areas go to
-paper white and only edges and texture stay dark, as in a drawing. A seeded, diagonal
-hatch texture is laid into the darker areas so shading reads as strokes, and the result
-is toned from graphite grey to a warm paper white.
+Lines: the classic colour-dodge of a grey image by its blurred negative, which leaves
+flat areas paper white and keeps edges and texture dark. Done on a median-filtered copy
+and cleaned with a median after, so sensor noise and grain do not become salt-and-pepper
+speckle (the dodge divides by the local brightness, which makes dark noise explode).
+Shading: the dodge alone washes every lit or mid-tone area out to white, so the
+picture's own tones come back as graphite shading, smoothed and laid in seeded, diagonal
+hatch streaks, darker where the photo is darker. Toned from graphite grey to warm paper.
 """
 
 from __future__ import annotations
@@ -29,20 +32,28 @@ def _hatching(width: int, height: int, seed: int) -> np.ndarray:
 
 def pencil_sketch(image: Image.Image, seed: int, check=lambda: None) -> Image.Image:
     width, height = image.size
+    side = max(width, height)
     gray = ImageOps.autocontrast(image.convert("L"), cutoff=1)
-    # a slight blur first: sensor noise would otherwise dodge into stipple
-    gray = gray.filter(ImageFilter.GaussianBlur(max(0.7, max(width, height) / 1400)))
-    g = np.asarray(gray, np.float32)
-    radius = max(2.0, max(width, height) / 160)
-    blurred = np.asarray(ImageOps.invert(gray).filter(ImageFilter.GaussianBlur(radius)),
+    # a median first: noise and grain would otherwise dodge into stipple
+    clean = gray.filter(ImageFilter.MedianFilter(5 if side > 600 else 3))
+    clean = clean.filter(ImageFilter.GaussianBlur(max(0.8, side / 1000)))
+    g = np.asarray(clean, np.float32)
+    radius = max(2.0, side / 160)
+    blurred = np.asarray(ImageOps.invert(clean).filter(ImageFilter.GaussianBlur(radius)),
                          np.float32)
-    dodge = np.clip(g * 255.0 / np.maximum(255.0 - blurred, 1.0), 0, 255) / 255.0
+    dodge = np.clip(g * 255.0 / np.maximum(255.0 - blurred, 1.0), 0, 255)
     check()
     # darken the strokes a touch (a pencil line is darker than the dodge alone gives),
-    # then let the hatch texture break up the shaded areas
-    tone = dodge ** 1.6
-    shade = 1.0 - tone
-    tone = 1.0 - shade * (0.65 + 0.55 * _hatching(width, height, seed))
-    tone = np.clip(tone, 0.0, 1.0)[..., None]
+    # then a median removes the isolated dots the dodge still makes in dark flat areas
+    lines = Image.fromarray((255.0 * (dodge / 255.0) ** 1.6).astype(np.uint8), "L")
+    lines_a = np.asarray(lines.filter(ImageFilter.MedianFilter(3)), np.float32) / 255.0
+    # shading from the picture's tones, smooth (no pixel noise): at most 40% graphite,
+    # 45% in a hatch streak
+    tones = np.asarray(clean.filter(ImageFilter.GaussianBlur(max(1.5, side / 300))),
+                       np.float32) / 255.0
+    shade = 0.4 * (1.0 - tones) ** 1.2
+    hatch = _hatching(width, height, seed)
+    shade = shade * (0.88 + 0.24 * hatch)
+    tone = np.clip(lines_a * (1.0 - shade), 0.0, 1.0)[..., None]
     out = GRAPHITE + (PAPER - GRAPHITE) * tone
     return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")

@@ -7,7 +7,7 @@ import random
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-from genmill.engines.image.colors import (
+from genmill.engines.common.colors import (
     RGB,
     colour_words,
     luminance,

@@ -28,8 +28,12 @@ MODELS: list[ModelSpec] = [
         params=TextParams,
         factory=_text_engine,
         name="Text3D lettering",
-        description="3D lettering from Noto Sans outlines: holes, kerning, multi-line, "
-        "optional rounded bevel; colour and finish from the prompt (\"gold\", \"matte red\").",
+        description="3D lettering: the prompt's words (or its quoted part, or `text`) "
+        "extruded as letters from Noto Sans and Noto Sans CJK outlines (Chinese, Japanese, "
+        "Korean too): holes, kerning, long text broken into lines, depth in proportion to "
+        "the letters, optional rounded bevel; colour and finish from words around the quote "
+        "(\"gold\", \"matte red\"). It makes lettering, not objects. Example prompt: a gold "
+        "sign saying \"Open\".",
         time_limit=300.0,
     ),
     ModelSpec(
@@ -38,8 +42,11 @@ MODELS: list[ModelSpec] = [
         params=ReliefParams,
         factory=_relief_engine,
         name="Relief / lithophane",
-        description="An image as an embossed relief plaque (bright = high) or a lithophane "
-        "(dark = thick), printable, with the picture as the GLB's texture.",
+        description="The input image as an embossed relief plaque (bright = high) or a "
+        "lithophane (dark = thick), printable, with the picture as the GLB's texture. The "
+        "prompt only names a material (gold, matte white, copper) and may say "
+        "\"lithophane\"; a prompt naming neither is refused. Example prompt: matte white "
+        "lithophane.",
         time_limit=600.0,
     ),
 ]

@@ -49,10 +49,45 @@ def _inset_ok(rings: list[np.ndarray], miters: list[np.ndarray], amount: float) 
     return poly.area > 0 and src.contains(poly.buffer(-amount * 0.05))
 
 
+def _closes(tris: np.ndarray, rings: list[np.ndarray]) -> bool:
+    """Whether every ring edge is an edge of exactly one triangle (so the cap meets the
+    walls with no gap)."""
+    edges: dict[tuple[int, int], int] = {}
+    for a, b, c in tris:
+        for u, v in ((a, b), (b, c), (c, a)):
+            key = (min(u, v), max(u, v))
+            edges[key] = edges.get(key, 0) + 1
+    start = 0
+    for ring in rings:
+        n = len(ring)
+        for i in range(n):
+            u, v = start + i, start + (i + 1) % n
+            if edges.get((min(u, v), max(u, v))) != 1:
+                return False
+        start += n
+    return True
+
+
+def _delaunay(flat: np.ndarray, rings: list[np.ndarray]) -> np.ndarray:
+    """GEOS's constrained Delaunay triangulation, as indices into `flat`: used where
+    earcut's bridges to the holes run through collinear vertices (Han characters' boxes,
+    such as the holes of 東, line up) and would leave a T-junction in the cap."""
+    import shapely
+
+    index = {tuple(p): i for i, p in enumerate(map(tuple, flat))}
+    polygon = Polygon(rings[0], rings[1:])
+    triangles = shapely.constrained_delaunay_triangles(polygon)
+    tris = [[index[tuple(pt)] for pt in np.asarray(t.exterior.coords)[:3, :2]]
+            for t in triangles.geoms]
+    return np.asarray(tris, np.int64).reshape(-1, 3)
+
+
 def _cap(rings: list[np.ndarray], z: float, up: bool) -> tuple[np.ndarray, np.ndarray]:
     flat = np.concatenate(rings)
     ends = np.cumsum([len(r) for r in rings]).astype(np.uint32)
     tris = earcut.triangulate_float64(flat, ends).reshape(-1, 3).astype(np.int64)
+    if len(rings) > 1 and not _closes(tris, rings):
+        tris = _delaunay(flat, rings)
     a, b, c = flat[tris[:, 0]], flat[tris[:, 1]], flat[tris[:, 2]]
     cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
     flip = (cross < 0) if up else (cross > 0)

@@ -1,5 +1,6 @@
-"""Text to glyph outlines: Noto Sans (pip-installed), shaped by HarfBuzz (kerning as the
-font defines it), curves flattened to polylines in font units (y up)."""
+"""Text to glyph outlines: Noto Sans, with Noto Sans CJK Bold for what it lacks (Chinese,
+Japanese, Korean), per run of text; shaped by HarfBuzz (kerning as the font defines it),
+curves flattened to polylines in Noto Sans font units (y up)."""
 
 from __future__ import annotations
 
@@ -13,52 +14,115 @@ WEIGHTS = {"regular": 400, "bold": 700}
 _IGNORED = {"\n", " ", "\t", "\u00a0"}
 
 
-@cache
-def _face():  # noqa: ANN202 - uharfbuzz has no type stubs
-    import uharfbuzz as hb
-    from fontpkg_noto_sans import ROOT
-
-    return hb.Face(hb.Blob.from_file_path(str(ROOT / "files" / "NotoSans[wdth,wght].ttf")))
+@dataclass(frozen=True)
+class _Font:
+    font: object  # uharfbuzz.Font (no type stubs)
+    scale: float  # its font units to the main font's
 
 
 @cache
-def _font(weight: str):  # noqa: ANN202
+def _face(path: str):  # noqa: ANN202 - uharfbuzz has no type stubs
     import uharfbuzz as hb
 
-    face = _face()
-    font = hb.Font(face)
-    # Positions come back as integers in scale units: 64x upem keeps sub-unit precision.
-    font.scale = (face.upem * 64, face.upem * 64)
-    font.set_variations({"wght": WEIGHTS[weight], "wdth": 100})
-    return font
+    return hb.Face(hb.Blob.from_file_path(path))
+
+
+@cache
+def _fonts(weight: str) -> tuple[_Font, ...]:
+    """Noto Sans at `weight`, then Noto Sans CJK Bold (one weight only) if installed."""
+    import uharfbuzz as hb
+
+    from genmill.engines.common import fonts
+
+    paths = [fonts.text_path(), fonts.cjk_path()]
+    main_upem = _face(str(paths[0])).upem
+    out = []
+    for path in paths:
+        if path is None:
+            continue
+        face = _face(str(path))
+        font = hb.Font(face)
+        # Positions come back as integers in scale units: 64x upem keeps sub-unit precision.
+        font.scale = (face.upem * 64, face.upem * 64)
+        if path == paths[0]:
+            font.set_variations({"wght": WEIGHTS[weight], "wdth": 100})
+        out.append(_Font(font, main_upem / face.upem))
+    return tuple(out)
 
 
 def units_per_em() -> int:
-    return int(_face().upem)
+    from genmill.engines.common import fonts
+
+    return int(_face(str(fonts.text_path())).upem)
+
+
+def _font_index(char: str, weight: str) -> int | None:
+    for index, item in enumerate(_fonts(weight)):
+        if item.font.get_nominal_glyph(ord(char)) is not None:
+            return index
+    return None
 
 
 def missing_glyphs(text: str, weight: str = "regular") -> list[str]:
-    """Characters of `text` the font has no glyph for, each once, in order."""
-    font = _font(weight)
+    """Characters of `text` no font has a glyph for, each once, in order."""
     missing: list[str] = []
     for char in text:
         if char in _IGNORED or char in missing:
             continue
-        if not char.isprintable() or font.get_nominal_glyph(ord(char)) is None:
+        if not char.isprintable() or _font_index(char, weight) is None:
             missing.append(char)
     return missing
+
+
+def _runs(line: str, weight: str) -> list[tuple[str, int]]:
+    """The line as (text, font index) runs; spaces stay in the run they are in."""
+    runs: list[tuple[str, int]] = []
+    for char in line:
+        index = None if char in _IGNORED else _font_index(char, weight)
+        if index is None:
+            index = runs[-1][1] if runs else 0
+        if runs and runs[-1][1] == index:
+            runs[-1] = (runs[-1][0] + char, index)
+        else:
+            runs.append((char, index))
+    return runs
+
+
+def _shape(text: str, item: _Font):  # noqa: ANN202
+    import uharfbuzz as hb
+
+    buf = hb.Buffer()
+    buf.add_str(text)
+    buf.guess_segment_properties()
+    hb.shape(item.font, buf, {"kern": True, "liga": True})
+    return buf
+
+
+def advance(text: str, weight: str) -> float:
+    """Width of one line of `text` in main-font units."""
+    total = 0.0
+    for run, index in _runs(text, weight):
+        item = _fonts(weight)[index]
+        total += sum(p.x_advance for p in _shape(run, item).glyph_positions) / 64 * item.scale
+    return total
+
+
+def line_height(weight: str, line_spacing: float = 1.0) -> float:
+    """Baseline to baseline, main-font units."""
+    extents = _fonts(weight)[0].font.get_font_extents("ltr")
+    return (extents.ascender - extents.descender + extents.line_gap) / 64.0 * line_spacing
 
 
 class _FlattenPen:
     """Collects closed contours, curves split into segments no further than `tol` off."""
 
-    def __init__(self, tol: float, dx: float, dy: float) -> None:
-        self.tol, self.dx, self.dy = tol, dx, dy
+    def __init__(self, tol: float, dx: float, dy: float, scale: float = 1.0) -> None:
+        self.tol, self.dx, self.dy, self.k = tol, dx, dy, scale / 64.0
         self.contours: list[np.ndarray] = []
         self._points: list[tuple[float, float]] = []
 
     def _p(self, pt: tuple[float, float]) -> tuple[float, float]:
-        return (pt[0] / 64.0 + self.dx, pt[1] / 64.0 + self.dy)
+        return (pt[0] * self.k + self.dx, pt[1] * self.k + self.dy)
 
     def moveTo(self, pt: tuple[float, float]) -> None:  # noqa: N802 - pen protocol
         self._flush()
@@ -125,32 +189,31 @@ class GlyphOutline:
 def layout(
     text: str, weight: str, align: str = "center", line_spacing: float = 1.0, tol: float = 1.0
 ) -> list[GlyphOutline]:
-    """Shape each line and place its glyph outlines; line 1's baseline is y=0."""
-    import uharfbuzz as hb
-
-    font = _font(weight)
-    extents = font.get_font_extents("ltr")
-    line_height = (extents.ascender - extents.descender + extents.line_gap) / 64.0 * line_spacing
+    """Shape each line, run by run, and place its glyph outlines; line 1's baseline is
+    y=0."""
+    fonts = _fonts(weight)
+    step = line_height(weight, line_spacing)
     lines = text.split("\n")
-    shaped: list[tuple[list, list, float]] = []
+    shaped = []
     for line in lines:
-        buf = hb.Buffer()
-        buf.add_str(line)
-        buf.guess_segment_properties()
-        hb.shape(font, buf, {"kern": True, "liga": True})
-        width = sum(p.x_advance for p in buf.glyph_positions) / 64.0
-        shaped.append((buf.glyph_infos, buf.glyph_positions, width))
-    widest = max(width for _, _, width in shaped)
+        runs = [(run, fonts[index], _shape(run, fonts[index]))
+                for run, index in _runs(line, weight)]
+        width = sum(sum(p.x_advance for p in buf.glyph_positions) / 64 * item.scale
+                    for _, item, buf in runs)
+        shaped.append((runs, width))
+    widest = max(width for _, width in shaped)
     outlines: list[GlyphOutline] = []
-    for row, (line, (infos, positions, width)) in enumerate(zip(lines, shaped, strict=True)):
+    for row, (runs, width) in enumerate(shaped):
         x = {"left": 0.0, "center": (widest - width) / 2, "right": widest - width}[align]
-        y = -row * line_height
-        for info, pos in zip(infos, positions, strict=True):
-            pen = _FlattenPen(tol, x + pos.x_offset / 64.0, y + pos.y_offset / 64.0)
-            font.draw_glyph_with_pen(info.codepoint, pen)
-            pen._flush()
-            if pen.contours:
-                char = line[info.cluster] if info.cluster < len(line) else ""
-                outlines.append(GlyphOutline(char, pen.contours))
-            x += pos.x_advance / 64.0
+        y = -row * step
+        for run, item, buf in runs:
+            k = item.scale / 64.0
+            for info, pos in zip(buf.glyph_infos, buf.glyph_positions, strict=True):
+                pen = _FlattenPen(tol, x + pos.x_offset * k, y + pos.y_offset * k, item.scale)
+                item.font.draw_glyph_with_pen(info.codepoint, pen)
+                pen._flush()
+                if pen.contours:
+                    char = run[info.cluster] if info.cluster < len(run) else ""
+                    outlines.append(GlyphOutline(char, pen.contours))
+                x += pos.x_advance * k
     return outlines

@@ -12,15 +12,20 @@ from genmill.engines.base import InputError
 from genmill.engines.mesh import glyphs, outline
 from genmill.engines.mesh.extrude import extrude, triangle_estimate
 from genmill.engines.mesh.meshdata import Mesh
+from genmill.engines.mesh.params import MAX_LINES
+from genmill.engines.mesh.wrap import wrap
 
 DEFAULT_WIDTH_MM = 120.0
+MIN_EM_MM = 10.0  # with no size given, letters are at least this tall (the em, in mm)
+DEPTH_PER_EM = 0.2  # the default depth: a fifth of the letter height (the em)
 
 
 def _target_scale(
-    width: float, height: float, width_mm: float | None, height_mm: float | None
+    width: float, height: float, width_mm: float | None, height_mm: float | None, upem: int
 ) -> float:
     if width_mm is None and height_mm is None:
-        width_mm = DEFAULT_WIDTH_MM
+        # 120 mm wide, or wider where that would make the letters too small to read
+        width_mm = max(DEFAULT_WIDTH_MM, width / upem * MIN_EM_MM)
     scales = []
     if width_mm is not None:
         scales.append(width_mm / width)
@@ -41,8 +46,9 @@ def lettering_polygons(
     width_mm: float | None,
     height_mm: float | None,
     check: Callable[[], None],
-) -> list[Polygon]:
-    """Filled glyph areas in mm, lower-left corner of the bounds at the origin."""
+) -> tuple[list[Polygon], float]:
+    """Filled glyph areas in mm, lower-left corner of the bounds at the origin, and the
+    em (the letter height the font is designed on) in mm."""
     upem = glyphs.units_per_em()
     pieces: list[Polygon] = []
     for glyph in glyphs.layout(text, weight, align, line_spacing, tol=upem * 0.0005):
@@ -53,11 +59,11 @@ def lettering_polygons(
     # Tight kerning can make neighbours touch: one union keeps the solid free of overlaps.
     merged = outline.polygons_of(unary_union(pieces))
     x0, y0, x1, y1 = _bbox(merged)
-    scale = _target_scale(x1 - x0, y1 - y0, width_mm, height_mm)
+    scale = _target_scale(x1 - x0, y1 - y0, width_mm, height_mm, upem)
     return [
         affinity.affine_transform(p, [scale, 0, 0, scale, -x0 * scale, -y0 * scale])
         for p in merged
-    ]
+    ], upem * scale
 
 
 def _rescale(polygons: list[Polygon], width: float, height: float) -> list[Polygon]:
@@ -75,13 +81,18 @@ def lettering_mesh(
     line_spacing: float,
     width_mm: float | None,
     height_mm: float | None,
-    depth: float,
+    depth: float | None,
     bevel: float,
     segments: int,
     face_limit: int,
     check: Callable[[], None],
 ) -> Mesh:
-    polygons = lettering_polygons(text, weight, align, line_spacing, width_mm, height_mm, check)
+    text = wrap(text, weight, line_spacing, MAX_LINES)
+    polygons, em = lettering_polygons(text, weight, align, line_spacing, width_mm, height_mm,
+                                      check)
+    if depth is None:  # in proportion to the letters: a long text is not a deep slab
+        depth = round(max(0.6, em * DEPTH_PER_EM), 2)
+        bevel = min(bevel, depth * 0.45)
     x0, y0, x1, y1 = _bbox(polygons)
     width, height = x1 - x0, y1 - y0
     size = max(width, height)

@@ -56,6 +56,12 @@ class Material:
     textured: bool = False  # the base colour is multiplied by the image texture
 
 
+def material_words(words: str) -> list[str]:
+    """The colour and finish words `resolve` reads in `words`, in order."""
+    tokens = _WORD.findall(words.lower().replace("rose gold", "rosegold"))
+    return [t for t in tokens if t in NAMED_COLORS or t in _FINISHES]
+
+
 def srgb_to_linear(c: float) -> float:
     return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
 

@@ -64,28 +64,42 @@ class _StyleParams(MeshParams):
 class TextParams(_StyleParams):
     """`genmill/text3d-text-to-3d`: lettering from a real font, extruded."""
 
+    prompt: str = Field(
+        "", max_length=10_000,
+        description="The words to make into 3D letters, with colour and finish words "
+        "around them when the words are quoted: 'a gold sign saying \"Open\"' makes the "
+        "word Open in gold; unquoted, the whole prompt is the lettering. Long text is "
+        "broken into lines. Latin, Greek, Cyrillic, Chinese, Japanese and Korean.",
+        json_schema_extra={"examples": ['a gold sign saying "Open"', "Hello World",
+                                        '"欢迎光临" in matte red']},
+    )
     text: str | None = Field(
         None,
         max_length=MAX_TEXT_CHARS,
-        description="The lettering (newlines for more lines). Unset: the quoted part of the "
-        'prompt (\'a gold sign saying "Open"\'), else the whole prompt.',
+        description="The lettering (newlines for more lines; long lines are also broken "
+        "so the object stays at most about 5:1). Unset: the quoted part of the prompt "
+        '(\'a gold sign saying "Open"\'), else the whole prompt.',
     )
     font_weight: Literal["regular", "bold"] = "bold"
     align: Literal["left", "center", "right"] = "center"
     width_mm: float | None = Field(
-        None, gt=0, le=2000, description="Overall width in mm (default 120 if no height_mm)."
-    )
+        None, gt=0, le=2000,
+        description="Overall width in mm (default: 120, or wider so letters are at least "
+        "10 mm tall, if no height_mm).")
     height_mm: float | None = Field(
         None, gt=0, le=2000, description="Overall height in mm; with width_mm: fits inside both."
     )
-    depth: float = Field(8.0, gt=0, le=500, description="Extrusion depth in mm (bevel included).")
+    depth: float | None = Field(
+        None, gt=0, le=500,
+        description="Extrusion depth in mm (bevel included); default: a fifth of the letter "
+        "height, so a long text is not a slab. A bevel is then capped at 45% of it.")
     bevel: float = Field(0.0, ge=0, le=50, description="Rounded front bevel in mm (0: none).")
     bevel_segments: int = Field(4, ge=1, le=12, description="Steps of the rounded bevel.")
     line_spacing: float = Field(1.0, ge=0.5, le=3.0, description="Times the font's line height.")
 
     @model_validator(mode="after")
     def _check(self) -> TextParams:
-        if self.bevel >= self.depth:
+        if self.depth is not None and self.bevel >= self.depth:
             raise ValueError(f"bevel ({self.bevel} mm) must be less than depth ({self.depth} mm)")
         text = self.lettering()
         if not text.strip():
@@ -101,7 +115,9 @@ class TextParams(_StyleParams):
         missing = missing_glyphs(text, self.font_weight)
         if missing:
             shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in missing)
-            raise ValueError(f"text has characters with no glyph in the font: {shown}")
+            raise ValueError(
+                f"text has characters with no glyph in the fonts: {shown}; they cover "
+                "Latin, Greek, Cyrillic, Chinese, Japanese and Korean")
         return self
 
     def lettering(self) -> str:
@@ -121,10 +137,27 @@ class TextParams(_StyleParams):
         return self.prompt if self.text is not None else split_prompt(self.prompt)[1]
 
 
+def _named_mode(prompt: str) -> str | None:
+    words = prompt.lower()
+    if "lithophane" in words:
+        return "lithophane"
+    return "relief" if re.search(r"\brelief\b", words) else None
+
+
 class ReliefParams(_StyleParams):
     """`genmill/relief-image-to-3d`: an image as an embossed plaque or a lithophane."""
 
-    mode: Literal["relief", "lithophane"] = "relief"
+    prompt: str = Field(
+        "", max_length=10_000,
+        description="Only a material (colour and finish words: gold, matte white, copper, "
+        "glossy red) and optionally the word lithophane (sets `mode` when it is not "
+        "given); the shape comes from the image alone.",
+        json_schema_extra={"examples": ["matte white lithophane", "polished copper",
+                                        "gold"]},
+    )
+    mode: Literal["relief", "lithophane"] = Field(
+        "relief", description="relief: bright is high; lithophane: dark is thick, to hold "
+        "against the light.")
     width_mm: float = Field(100.0, ge=5, le=1000, description="Width (X) in mm.")
     min_thickness: float | None = Field(
         None, gt=0, le=100, description="Thinnest part in mm (relief 2.0, lithophane 0.8)."
@@ -135,8 +168,23 @@ class ReliefParams(_StyleParams):
     invert: bool = Field(False, description="Swap which tones are high and low.")
     border: float = Field(0.0, ge=0, le=100, description="Frame width in mm at full thickness.")
 
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_names_a_material(cls, prompt: str) -> str:
+        from genmill.engines.mesh.materials import material_words
+
+        if prompt.strip() and not material_words(prompt) and _named_mode(prompt) is None:
+            raise ValueError(
+                "names no material and no mode, and that is all this model reads from the "
+                "prompt (the shape comes from the image). Name a colour or finish (gold, "
+                "matte white, polished copper) or 'lithophane', or send no prompt")
+        return prompt
+
     @model_validator(mode="after")
     def _check(self) -> ReliefParams:
+        named_mode = _named_mode(self.prompt)
+        if named_mode and "mode" not in self.model_fields_set:
+            self.mode = named_mode  # type: ignore[assignment]
         low, high = self.thickness_range()
         if low >= high:
             raise ValueError(

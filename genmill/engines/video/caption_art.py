@@ -6,15 +6,14 @@ screen only pastes it (see `Planes.overlay`).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from PIL import Image, ImageColor, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageColor, ImageDraw, ImageFilter
 
-from genmill.engines.video.fonts import caption_font
-from genmill.engines.video.language import is_cjk
+from genmill.engines.common import fonts, linebreak
 from genmill.engines.video.planes import Overlay
 
+CAPTION_WEIGHT = 800  # Noto Sans at a heavy weight; CJK runs fall back to Noto Sans CJK Bold
 MAX_LINES = 3
 MAX_LINE_CHARS = 42  # beyond this a line is tiring to read, however wide the frame
 _LINE_GAP = 1.22
@@ -48,52 +47,49 @@ class CaptionStyle:
         return max(8, 2 * (per_line if cjk else min(per_line, MAX_LINE_CHARS)))
 
 
-def wrap(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:
+def caption_stack() -> fonts.Stack:
+    return fonts.text_stack(CAPTION_WEIGHT)
+
+
+def wrap(text: str, stack: fonts.Stack, size: int, width: float) -> list[str]:
     """Lines of about equal length (no orphan word on a last line), at most `width` wide."""
-    lines = _greedy(text, font, width)
+    lines = _greedy(text, stack, size, width)
     narrow = width
     # Narrow the measure while the line count holds: the greedy breaks then even out.
     while len(lines) > 1 and narrow > width * 0.4:
         narrow *= 0.95
-        trial = _greedy(text, font, narrow)
+        trial = _greedy(text, stack, size, narrow)
         if len(trial) != len(lines):
             break
         lines = trial
     return lines
 
 
-def _greedy(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:
-    """Greedy line breaking at spaces, or between any characters for CJK text."""
-    tokens = list(text) if is_cjk(text) else re.findall(r"\S+", text)
-    joiner = "" if is_cjk(text) else " "
-    lines: list[str] = []
-    line = ""
-    for token in tokens:
-        candidate = f"{line}{joiner}{token}" if line else token
-        if line and font.getlength(candidate) > width:
+def _greedy(text: str, stack: fonts.Stack, size: int, width: float) -> list[str]:
+    """Greedy line breaking where `linebreak` allows: at spaces and between CJK words (a
+    word is never cut, and a line never starts with closing punctuation)."""
+    lines: list[list[linebreak.Piece]] = []
+    line: list[linebreak.Piece] = []
+    for piece in linebreak.pieces(text):
+        if line and fonts.length(linebreak.join([*line, piece]), stack, size) > width:
             lines.append(line)
-            line = token
+            line = [piece]
         else:
-            line = candidate
+            line.append(piece)
     if line:
         lines.append(line)
-    # CJK: never start a line with closing punctuation.
-    for i in range(1, len(lines)):
-        if lines[i][:1] in "，。！？；：、）」』”’" and len(lines[i - 1]) > 1:
-            lines[i - 1], lines[i] = lines[i - 1] + lines[i][0], lines[i][1:]
-    return [ln for ln in lines if ln]
+    return [linebreak.join(ln) for ln in lines]
 
 
 def render(text: str, style: CaptionStyle) -> Overlay:
     """The caption as an overlay at its place in the frame."""
     width, height = style.frame
     size = style.size_px
-    font = caption_font(text, size)
-    lines = wrap(text, font, style.max_width)
+    stack = caption_stack()
+    lines = wrap(text, stack, size, style.max_width)
     while len(lines) > MAX_LINES and size > 12:  # a chunk too long for its size: shrink
         size = int(size * 0.9)
-        font = caption_font(text, size)
-        lines = wrap(text, font, style.max_width)
+        lines = wrap(text, stack, size, style.max_width)
     stroke = max(0, round(style.stroke_width * style.scale))
     line_h = round(size * _LINE_GAP)
     pad = stroke + round(size * 0.35)  # room for the outline and the shadow's blur
@@ -107,10 +103,10 @@ def render(text: str, style: CaptionStyle) -> Overlay:
     outline = ImageColor.getrgb(style.stroke)
     for i, line in enumerate(lines):
         xy = (width / 2, pad + i * line_h + line_h / 2)
-        shade.text((xy[0], xy[1] + size * 0.06), line, font=font, fill=150, anchor="mm",
+        fonts.draw(shade, (xy[0], xy[1] + size * 0.06), line, stack, size, "mm", fill=150,
                    stroke_width=stroke + max(1, size // 14))
-        draw.text(xy, line, font=font, fill=fill, anchor="mm", stroke_width=stroke,
-                  stroke_fill=outline)
+        fonts.draw(draw, xy, line, stack, size, "mm", fill=fill, stroke_width=stroke,
+                   stroke_fill=outline)
     # A soft dark shadow keeps light text legible on light backgrounds, even unstroked.
     shadow = shadow.filter(ImageFilter.GaussianBlur(max(1.0, size * 0.12)))
     layer = Image.new("RGBA", (width, block_h), (0, 0, 0, 0))

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from genmill.engines.common import linebreak
 from genmill.engines.video.language import is_cjk
 
 _ABBREVIATIONS = {
@@ -88,11 +89,12 @@ def _split_long(text: str, max_chars: int) -> list[str]:
     if len(text) <= max_chars:
         return [text]
     middle = len(text) / 2
-    # Prefer a clause break near the middle; else a space; CJK text may break anywhere.
+    # Prefer a clause break near the middle; else a word boundary: a space, or between
+    # words of Chinese or Japanese (never inside a word: "大脑" is not cut into 大 / 脑).
     cuts = [m.end() for m in _CLAUSE.finditer(text) if 0.25 < m.end() / len(text) < 0.8]
     if not cuts:
         if is_cjk(text):
-            cuts = [round(middle)]
+            cuts = _word_boundaries(text) or [round(middle)]
         else:
             cuts = [m.start() for m in re.finditer(r" ", text)] or [round(middle)]
     cut = min(cuts, key=lambda c: abs(c - middle))
@@ -100,6 +102,18 @@ def _split_long(text: str, max_chars: int) -> list[str]:
     if not head or not tail:
         return [text]
     return _split_long(head, max_chars) + _split_long(tail, max_chars)
+
+
+def _word_boundaries(text: str) -> list[int]:
+    """Offsets in `text` where a line may break between words (see `linebreak`)."""
+    parts = linebreak.pieces(text)
+    if linebreak.join(parts) != text:  # irregular spacing: offsets would not line up
+        return []
+    offsets, at = [], 0
+    for part in parts[:-1]:
+        at += len(part.text) + (1 if part.spaced and at else 0)
+        offsets.append(at)
+    return offsets
 
 
 def _timestamp(seconds: float, separator: str) -> str:

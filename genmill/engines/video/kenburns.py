@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from genmill.engines.base import InputError, Inputs, RunContext
 from genmill.engines.decode import open_image
 from genmill.engines.video import memory, motion
-from genmill.engines.video.encode import Mp4Writer
+from genmill.engines.video.encode import AUDIO_RATE, Mp4Writer
+from genmill.engines.video.interest import centre_of_interest
 from genmill.engines.video.params import KenBurnsParams
 from genmill.engines.video.planes import Planes
 from genmill.engines.video.render import stream_frames
 from genmill.engines.video.sizes import frame_size
+from genmill.engines.video.soundtrack import music_bed
 from genmill.engines.video.source import prepare
 
 VIDEO = "video-1.mp4"
 POSTER = "poster.jpg"
+BED_LEVEL = 0.3  # the music bed peaks near -20 dBFS: there, not in the way
 
 
 class KenBurnsEngine:
@@ -32,18 +37,26 @@ class KenBurnsEngine:
         canvas = prepare(image, size, motion.canvas_zoom(move, zoom_max), params.fit)
         del image  # only the pre-scaled canvas is needed from here on
         memory.release()
-        path = motion.plan(move, canvas.size, size, zoom_max, params.duration, ctx.seed)
+        path = motion.plan(move, canvas.size, size, zoom_max, params.duration, ctx.seed,
+                           centre_of_interest(canvas))
         ctx.progress(0.05, f"camera: {move}")
         count = params.duration * params.fps
-        render_clip(canvas, path, size, count, params.fps, ctx.output_dir, ctx)
+        track = None
+        if params.audio_enable:  # a Siray client asked for sound: a quiet music bed
+            track = music_bed(count / params.fps, AUDIO_RATE, ctx.seed, BED_LEVEL)
+            fade = min(len(track), AUDIO_RATE // 2)  # ends softly with the picture
+            track[len(track) - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+        render_clip(canvas, path, size, count, params.fps, ctx.output_dir, ctx, track)
         return [VIDEO, POSTER]
 
 
 def render_clip(canvas: Planes, path: motion.CameraPath, size: tuple[int, int], count: int,
-                fps: int, output_dir: Path, ctx: RunContext) -> None:
-    """Write video-1.mp4 and poster.jpg; on any failure or cancel, neither is left behind."""
+                fps: int, output_dir: Path, ctx: RunContext,
+                track: np.ndarray | None = None) -> None:
+    """Write video-1.mp4 (with `track` as its sound, if any) and poster.jpg; on any
+    failure or cancel, neither is left behind."""
     video, poster = output_dir / VIDEO, output_dir / POSTER
-    writer = Mp4Writer(video, size, fps)
+    writer = Mp4Writer(video, size, fps, audio=track, audio_rate=AUDIO_RATE)
 
     def frame(i: int) -> Planes:
         return canvas.resample(path.box(i / (count - 1) if count > 1 else 0.0), size)

@@ -49,15 +49,26 @@ def ease(t: float) -> float:
     return peak * RAMP / 2.0 + peak * (t - RAMP)
 
 
+# How each move can be named in a prompt, for error messages and docs.
+PHRASES = ("zoom in", "zoom out", "pull back", "push in", "close-up", "pan left",
+           "pan right", "tilt up", "tilt down")
+
+
+def named(prompt: str) -> str | None:
+    """The move the prompt's words name (the first one named), if any."""
+    text = prompt.lower()
+    found = [(m.start(), name) for name, pattern in _WORDS if (m := re.search(pattern, text))]
+    return min(found)[1] if found else None
+
+
 def choose(motion: str, prompt: str, seed: int, image_aspect: float, frame_aspect: float) -> str:
     """The move to make: the one asked for, one the prompt's words name, else by the image's
     shape (wide images pan sideways, tall ones vertically) and the seed."""
     if motion != "auto":
         return motion
-    text = prompt.lower()
-    found = [(m.start(), name) for name, pattern in _WORDS if (m := re.search(pattern, text))]
+    found = named(prompt)
     if found:
-        return min(found)[1]
+        return found
     rng = random.Random(f"motion:{seed}")
     ratio = image_aspect / frame_aspect
     if ratio > 1.3:
@@ -102,36 +113,62 @@ def canvas_zoom(motion: str, zoom_max: float) -> float:
     return zoom_max if motion.startswith("zoom") else zoom_max * OVERSAMPLE
 
 
+# A pan keeps the subject at least this share of the view away from the view's edges.
+MARGIN = 0.15
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high) if low <= high else (low + high) / 2
+
+
 def plan(motion: str, canvas: tuple[int, int], frame: tuple[int, int], zoom_max: float,
-         seconds: float, seed: int) -> CameraPath:
+         seconds: float, seed: int, focus: tuple[float, float] | None = None) -> CameraPath:
     """The path of `motion` over a canvas prepared for `frame` at `canvas_zoom(...)`: its
     zoom-1 view is frame * canvas_zoom pixels and the canvas is at least that big in both
-    directions."""
+    directions.
+
+    `focus` (canvas pixels; default the centre) is the subject: every view of the path
+    holds it. Zooms start or end framed on it; pans travel past it, never away from it,
+    so a photo cropped to a narrower frame (3:4 into 9:16) keeps its subject in frame.
+    """
     cw, ch = canvas
     scale = canvas_zoom(motion, zoom_max)
     cover = (frame[0] * scale, frame[1] * scale)
-    rng = random.Random(f"path:{seed}")
-    mid = (cw / 2, ch / 2)
+    fx, fy = focus if focus is not None else (cw / 2, ch / 2)
+    # On even pixels: a view offset by a fraction of a pixel across the move's direction
+    # puts every row at the same sub-pixel phase again, and 8-bit rounding then wobbles.
+    fx, fy = 2 * round(fx / 2), 2 * round(fy / 2)
     if motion in ("zoom-in", "zoom-out"):
-        # Drift towards a point picked by the seed, so zooms do not all aim at the centre.
-        spare_x = (cover[0] - cover[0] / zoom_max) / 2
-        spare_y = (cover[1] - cover[1] / zoom_max) / 2
-        focus = (mid[0] + rng.uniform(-0.6, 0.6) * spare_x,
-                 mid[1] + rng.uniform(-0.6, 0.6) * spare_y)
-        wide, tight = (mid[0], mid[1], 1.0), (focus[0], focus[1], zoom_max)
+        # Both ends are views centred on the subject as far as the canvas allows; the
+        # widest view then holds it too, and so does every view between (the tight
+        # view's centre is the subject, and the views shrink no faster than they move).
+        wide = (_clamp(fx, cover[0] / 2, cw - cover[0] / 2),
+                _clamp(fy, cover[1] / 2, ch - cover[1] / 2), 1.0)
+        tw, th = cover[0] / zoom_max, cover[1] / zoom_max
+        tight = (_clamp(fx, tw / 2, cw - tw / 2), _clamp(fy, th / 2, ch - th / 2), zoom_max)
         start, end = (wide, tight) if motion == "zoom-in" else (tight, wide)
         return CameraPath(canvas, cover, start, end)
     view_w, view_h = frame[0] * OVERSAMPLE, frame[1] * OVERSAMPLE
     horizontal = motion in ("pan-left", "pan-right")
     view = view_w if horizontal else view_h
-    room = (cw - view_w) if horizontal else (ch - view_h)
+    length = cw if horizontal else ch
+    along = fx if horizontal else fy
+    room = length - view
+    # The view's centre may go where the view stays on the canvas and the subject stays
+    # MARGIN inside the view; a subject near the photo's edge leaves a shorter pan.
+    reach = view * (0.5 - MARGIN)
+    first, last = max(view / 2, along - reach), min(length - view / 2, along + reach)
+    if first > last:  # no such place: the view nearest the subject, held still
+        first = last = _clamp(along, view / 2, length - view / 2)
     # At most a fifth of the view per second: wide panoramas glide rather than rush.
-    travel = min(room, view * 0.2 * max(seconds, 1.0))
-    lo = (room - travel) / 2 + view / 2
-    hi = lo + travel
+    travel = max(0.0, min(last - first, room, view * 0.2 * max(seconds, 1.0)))
+    middle = _clamp(along, first + travel / 2, last - travel / 2)
+    lo, hi = middle - travel / 2, middle + travel / 2
     if horizontal:
+        cy = _clamp(fy, view_h / 2, ch - view_h / 2)
         # pan-left: the camera turns left, so the view travels from right to left.
         xs = (hi, lo) if motion == "pan-left" else (lo, hi)
-        return CameraPath(canvas, cover, (xs[0], mid[1], zoom_max), (xs[1], mid[1], zoom_max))
+        return CameraPath(canvas, cover, (xs[0], cy, zoom_max), (xs[1], cy, zoom_max))
+    cx = _clamp(fx, view_w / 2, cw - view_w / 2)
     ys = (hi, lo) if motion == "pan-up" else (lo, hi)
-    return CameraPath(canvas, cover, (mid[0], ys[0], zoom_max), (mid[0], ys[1], zoom_max))
+    return CameraPath(canvas, cover, (cx, ys[0], zoom_max), (cx, ys[1], zoom_max))

@@ -1,9 +1,10 @@
 """genmill/narrated-t2v: a narrated short from a script, fully offline.
 
 Script -> caption chunks -> speech per chunk (espeak-ng) -> timeline (pacing) ->
-subtitle.srt/.vtt and audio.m4a -> per variant: shots (the user's images with camera
-moves, else title-card backdrops), crossfaded, encoded twice in one pass: combined-N.mp4
-(picture only) and final-N.mp4 (picture, burned-in captions, narration).
+subtitle.srt/.vtt and audio.m4a -> per variant: shots (a title card first when there is
+a title, then the user's images with camera moves, else title-card backdrops),
+crossfaded, encoded twice in one pass: combined-N.mp4 (picture only) and final-N.mp4
+(picture, burned-in captions, narration).
 """
 
 from __future__ import annotations
@@ -151,13 +152,13 @@ def _shots(params: NarratedParams, inputs: Inputs, chunks: list[Chunk],
     shots = []
     for k, (start, end) in enumerate(spans):
         shot_seed = (seed * 7919 + k * 104_729) % (MAX_SEED + 1)
-        if order:
-            index = order[k % len(order)]
-            make = _image_canvas(inputs, index, params.fit)
-            shots.append(scenes.Shot(start, end, shot_seed, make, aspects[index]))
-        elif k == 0 and intro:
+        if k == 0 and intro:  # the title card opens the video, with or without images
             shots.append(scenes.Shot(start, end, shot_seed,
                                      _title_canvas(params.title, seed, hint), 1.0, "zoom-in"))
+        elif order:
+            index = order[(k - (1 if intro else 0)) % len(order)]
+            make = _image_canvas(inputs, index, params.fit)
+            shots.append(scenes.Shot(start, end, shot_seed, make, aspects[index]))
         else:
             shots.append(scenes.Shot(start, end, shot_seed, _backdrop_canvas(shot_seed, hint),
                                      1.0))
@@ -173,7 +174,7 @@ def _image_canvas(inputs: Inputs, index: int, fit: str):  # type: ignore[no-unty
 
 def _backdrop_canvas(seed: int, hint: str):  # type: ignore[no-untyped-def]
     def make(size: tuple[int, int], zoom: float) -> Planes:
-        from genmill.engines.image.title_card import render_background
+        from genmill.engines.common.title_card import render_background
 
         width, height = (_even(side * zoom) for side in size)
         # Backdrops are soft fields and shapes: drawn at up to BACKDROP_SIDE and scaled up,
@@ -203,14 +204,11 @@ def _title_canvas(title: str, seed: int, hint: str):  # type: ignore[no-untyped-
 
 def _draw_title(title: str, seed: int, hint: str, size: tuple[int, int],
                 zoom: float) -> Planes:
-    from genmill.engines.image.title_card import render_background, render_title_card
+    from genmill.engines.common.title_card import render_title_card
 
     width, height = (_even(side * zoom) for side in size)
-    try:
-        card = render_title_card(title, width, height, seed, palette_hint=hint)
-    except InputError:  # a script the title font cannot draw: the backdrop alone
-        card = render_background(width, height, seed, palette_hint=hint)
-    return Planes.from_rgb(card)
+    # Titles the fonts cannot draw were refused at submit; any other failure is a failure.
+    return Planes.from_rgb(render_title_card(title, width, height, seed, palette_hint=hint))
 
 
 def _even(value: float) -> int:

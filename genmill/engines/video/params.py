@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from genmill.engines.params import VideoParams
-from genmill.engines.video import voices
+from genmill.engines.video import motion, voices
 from genmill.engines.video.captions import has_words
 
 Motion = Literal["auto", "zoom-in", "zoom-out", "pan-left", "pan-right", "pan-up", "pan-down"]
@@ -15,16 +15,42 @@ MAX_SCRIPT = 4_000
 
 
 class KenBurnsParams(VideoParams):
-    motion: Motion = Field(
-        "auto",
-        description="Camera move. auto: from the prompt's words (e.g. 'slow zoom into the "
-        "castle'), else from the image's shape and the seed.",
+    prompt: str = Field(
+        "", max_length=10_000,
+        description="Only names the camera move (zoom in/out, pull back, push in, pan "
+        "left/right, tilt up/down); nothing in the picture moves or changes. Empty: the "
+        "move comes from `motion`, else the image's shape and the seed. A prompt that "
+        "names no move is refused.",
+        json_schema_extra={"examples": ["slow zoom into the castle", "pan left across the "
+                                        "bay", "pull back to reveal the city"]},
     )
+    motion: Motion = Field(
+        "auto", validate_default=True,
+        description="Camera move. auto: the one the prompt names ('slow zoom into the "
+        "castle'), else from the image's shape and the seed. Every move keeps the "
+        "picture's centre of interest in frame.",
+    )
+    audio_enable: bool = Field(
+        True, description="true: a quiet generated music bed (a soft, seeded chord pad) as "
+        "an AAC track; false: video only.")
     fit: Literal["cover", "fit"] = Field(
         "cover",
         description="cover: the image fills the frame (cropped); fit: all of it is shown "
         "on a blurred fill.",
     )
+
+
+    @field_validator("motion")
+    @classmethod
+    def _prompt_names_a_move(cls, value: str, info: ValidationInfo) -> str:
+        prompt = (info.data.get("prompt") or "").strip()
+        if value == "auto" and prompt and motion.named(prompt) is None:
+            raise ValueError(
+                "the prompt names no camera move, and a move is all this model reads from "
+                "it (it animates the photo with a camera move; nothing in the picture "
+                "moves). Name one (" + ", ".join(motion.PHRASES) + "), set motion to one "
+                "of " + ", ".join(motion.MOTIONS) + ", or send no prompt")
+        return value
 
 
 class NarratedParams(VideoParams):
@@ -34,12 +60,25 @@ class NarratedParams(VideoParams):
         description="Target seconds. Unset: natural pacing. Set: the speaking rate adapts "
         "(0.85x-1.6x), then the pauses; a script too long for it gives a longer video.",
     )
+    # Before `script`, so the script's check knows whether captions will be drawn.
+    subtitle_enabled: bool = Field(True, description="Burn captions into final-N.mp4.")
+    prompt: str = Field(
+        "", max_length=10_000,
+        description="The narration, read aloud word for word and shown as captions, when "
+        "`script` is empty (it is not a topic: nothing is written for you).",
+        json_schema_extra={"examples": [
+            "The ocean covers most of our planet. Yet we have explored only a small part "
+            "of its floor.", "人工智能正在改变我们的世界。每一天都有新的发现。"]},
+    )
     script: str = Field(
         "", max_length=MAX_SCRIPT, validate_default=True,
         description="Narration text, split into sentences and captions. Empty: the prompt.",
     )
     title: str = Field(
-        "", max_length=200, description="Shown on a title card under the first sentence."
+        "", max_length=200,
+        description="Set on a title card that opens the video for 2 seconds (also when "
+        "you send images); Latin, Greek, Cyrillic, Chinese, Japanese and Korean.",
+        json_schema_extra={"examples": ["A day in the mountains", "人工智能如何改变世界"]},
     )
     voice_name: str = Field(
         "auto",
@@ -50,7 +89,6 @@ class NarratedParams(VideoParams):
     )
     voice_rate: float = Field(1.0, ge=0.5, le=2.0, description="Speaking speed, 1 = normal.")
     voice_volume: float = Field(1.0, ge=0.0, le=5.0, description="Narration gain, 1 = normal.")
-    subtitle_enabled: bool = True
     subtitle_position: Literal["bottom", "center", "top"] = "bottom"
     font_size: int = Field(
         72, ge=12, le=200, description="Caption size in pixels of a 1080p frame (scaled)."
@@ -80,7 +118,28 @@ class NarratedParams(VideoParams):
             raise ValueError("the script is empty: send the narration in `script` or `prompt`")
         if not has_words(text):
             raise ValueError("the script has no words to speak")
+        if info.data.get("subtitle_enabled", True):
+            from genmill.engines.common.fonts import SCRIPTS, describe
+            from genmill.engines.video.caption_art import caption_stack
+
+            missing = caption_stack().missing(text)
+            if missing:
+                raise ValueError(
+                    f"the captions cannot draw {len(missing)} character(s) of the script: "
+                    f"{describe(missing)}; the caption fonts cover {SCRIPTS} text (set "
+                    "subtitle_enabled to false to narrate without captions)")
         return script
+
+    @field_validator("title")
+    @classmethod
+    def _title_drawable(cls, title: str) -> str:
+        if title.strip():
+            from genmill.engines.common import fonts
+
+            error = fonts.drawable_error(title, fonts.title_stack(), "the title")
+            if error:
+                raise ValueError(error)
+        return title
 
     @field_validator("voice_name")
     @classmethod

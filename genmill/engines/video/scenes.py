@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from genmill.engines.video import memory, motion
+from genmill.engines.video.interest import centre_of_interest
 from genmill.engines.video.planes import Planes
 
 CROSSFADE = 0.6  # seconds, at most; short shots get shorter fades
@@ -81,7 +82,9 @@ class ShotTrack:
         zoom_max = motion.zoom_amount(move, seconds)
         canvas = shot.make_canvas(self.size, motion.canvas_zoom(move, zoom_max))
         memory.release()
-        return canvas, motion.plan(move, canvas.size, self.size, zoom_max, seconds, shot.seed)
+        focus = centre_of_interest(canvas)
+        return canvas, motion.plan(move, canvas.size, self.size, zoom_max, seconds, shot.seed,
+                                   focus)
 
     def _get(self, k: int) -> tuple[Planes, motion.CameraPath]:
         for j in (k, k + 1):  # the next shot is prepared while this one plays

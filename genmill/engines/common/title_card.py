@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from genmill.engines.image import backgrounds, fonts, layout
-from genmill.engines.image.colors import RGB
-from genmill.engines.image.palette import Palette, make_palette
+from genmill.engines.base import InputError
+from genmill.engines.common import backgrounds, fonts, layout
+from genmill.engines.common.colors import RGB
+from genmill.engines.common.palette import Palette, make_palette
 
 AA_CONTRAST = 4.5
 _TARGET = 4.6  # aim a little above AA: measured on the final 8-bit pixels anyway
@@ -42,6 +43,7 @@ class Card:
     runs: tuple[TextRun, ...]
     palette: Palette
     kind: str
+    rule: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # the accent bar's box
 
 
 def luminance_map(image: Image.Image) -> np.ndarray:
@@ -81,31 +83,41 @@ def _set_text(title: str, subtitle: str, width: int, height: int, align: str,
     margin_y = round(max(short * 0.08, height * 0.07))
     box_w = (width - 2 * margin_x) * (0.86 if align == "left" else 1.0)
     box_h = height - 2 * margin_y
-    title_face = fonts.Face(fonts.display_path(), weight=rng.choice((700, 760, 820)))
-    sub_face = fonts.Face(fonts.text_path(), weight=rng.choice((400, 460)))
+    title_weight = rng.choice((700, 760, 820))
+    title_stack = fonts.title_stack(title_weight)
+    sub_stack = fonts.text_stack(rng.choice((400, 460)))
     min_size = max(10, round(short * 0.028))
 
     share = 0.66 if subtitle else 1.0
     if align == "left":  # the accent rule sits above the title: leave it room
         share *= 0.85
-    block = layout.fit(title, title_face, box_w, box_h * share, round(short * 0.26), min_size,
-                       max_lines=6, leading=1.08)
-    if block.size < short * 0.07:  # a long title: try the condensed width of the face
-        narrow = layout.fit(title, fonts.Face(title_face.path, title_face.weight, 78), box_w,
-                            box_h * share, round(short * 0.26), min_size, 6, 1.08)
-        if narrow.size > block.size * 1.12:
-            block = narrow
+    # The whole group (rule included) must fit the box: a title that fills the height
+    # would push a rule under it off the card, so it is refitted smaller until all fits.
+    for _ in range(4):
+        block = layout.fit(title, title_stack, box_w, box_h * share, round(short * 0.26),
+                           min_size, max_lines=6, leading=1.08)
+        if block.size < short * 0.07:  # a long title: try the condensed width of the face
+            narrow = layout.fit(title, fonts.title_stack(title_weight, 78), box_w,
+                                box_h * share, round(short * 0.26), min_size, 6, 1.08)
+            if narrow.size > block.size * 1.12:
+                block = narrow
+        gap = block.size * 0.5
+        sub_block = None
+        if subtitle:
+            room = box_h - block.height - gap
+            sub_min = max(9, round(short * 0.022))
+            sub_block = layout.fit(subtitle, sub_stack, box_w * 0.92, max(room, sub_min * 1.6),
+                                   max(sub_min, round(block.size * 0.38)), sub_min, 4, 1.32)
+        thick = max(2, round(block.size * 0.07))
+        rule_room = block.size * 0.32 + thick if align == "left" else 0.0
+        # centred with no subtitle, the rule hangs under the title: count it in the group
+        rule_below = block.size * 0.38 + thick if align != "left" and not sub_block else 0.0
+        total = (rule_room + block.height + rule_below
+                 + (gap + sub_block.height if sub_block else 0.0))
+        if total <= box_h or block.size <= min_size:
+            break
+        share *= max(0.5, box_h / total * 0.98)
     placed_title = block
-    gap = block.size * 0.5
-    sub_block = None
-    if subtitle:
-        room = box_h - block.height - gap
-        sub_min = max(9, round(short * 0.022))
-        sub_block = layout.fit(subtitle, sub_face, box_w * 0.92, max(room, sub_min * 1.6),
-                               max(sub_min, round(block.size * 0.38)), sub_min, 4, 1.32)
-    thick = max(2, round(block.size * 0.07))
-    rule_room = block.size * 0.32 + thick if align == "left" else 0.0
-    total = rule_room + placed_title.height + (gap + sub_block.height if sub_block else 0.0)
     # optical centre sits a little high; the group is centred with the rule included
     top = rule_room + (height - total) / 2 - height * 0.015
     top = max(top, margin_y * 0.6 + rule_room)
@@ -137,10 +149,10 @@ def _lines(placed: _Placed, align: str):
 def _runs(placed: list[_Placed], align: str) -> list[TextRun]:
     runs = []
     for item in placed:
-        face = fonts.font(item.block.face, item.block.size)
         for x, y, line, anchor in _lines(item, align):
-            left, top, right, bottom = face.getbbox(line, anchor=anchor)
-            box = (int(x + left) - 1, int(y + top) - 1, int(x + right) + 2, int(y + bottom) + 2)
+            left, top, right, bottom = fonts.bbox(line, item.block.stack, item.block.size,
+                                                  (x, y), anchor)
+            box = (int(left) - 1, int(top) - 1, int(right) + 2, int(bottom) + 2)
             runs.append(TextRun(box, item.colour))
     return runs
 
@@ -190,17 +202,28 @@ def compose(title: str, width: int, height: int, seed: int, subtitle: str = "",
     image = backdrop.copy()
     draw = ImageDraw.Draw(image)
     for item in placed:
-        face = fonts.font(item.block.face, item.block.size)
         for x, y, line, anchor in _lines(item, align):
-            draw.text((x, y), line, font=face, fill=item.colour, anchor=anchor)
-    return Card(image, backdrop, tuple(runs), palette, kind)
+            fonts.draw(draw, (x, y), line, item.block.stack, item.block.size, anchor,
+                       fill=item.colour)
+    return Card(image, backdrop, tuple(runs), palette, kind, tuple(rule))
+
+
+def drawable_error(title: str, subtitle: str = "") -> str | None:
+    """None if the card's fonts draw the title and subtitle; else what they cannot draw."""
+    return (fonts.drawable_error(title, fonts.title_stack(), "the title")
+            or fonts.drawable_error(subtitle, fonts.text_stack(), "the subtitle"))
+
+
+def check_drawable(title: str, subtitle: str = "") -> None:
+    error = drawable_error(title, subtitle)
+    if error:
+        raise InputError(error)
 
 
 def render_title_card(title: str, width: int, height: int, seed: int, subtitle: str = "",
                       align: str = "center", palette_hint: str = "") -> Image.Image:
     """An RGB title card. Raises InputError if the font cannot draw some characters."""
-    fonts.check_drawable(title, fonts.Face(fonts.display_path()))
-    fonts.check_drawable(subtitle, fonts.Face(fonts.text_path()))
+    check_drawable(title, subtitle)
     return compose(title, width, height, seed, subtitle, align, palette_hint).image
 
 

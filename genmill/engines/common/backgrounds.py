@@ -14,8 +14,8 @@ import random
 import numpy as np
 from PIL import Image
 
-from genmill.engines.image.colors import RGB, mix, words
-from genmill.engines.image.palette import Palette
+from genmill.engines.common.colors import RGB, mix, words
+from genmill.engines.common.palette import Palette
 
 KINDS = ("mesh", "waves", "orbs", "halftone", "rays", "bands")
 

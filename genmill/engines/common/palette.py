@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from genmill.engines.image.colors import NAMED, RGB, oklch, rgb_to_oklch, words
+from genmill.engines.common.colors import NAMED, RGB, oklch, rgb_to_oklch, words
 
 TONES = ("dark", "light", "vivid")
 
