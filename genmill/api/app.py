@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from genmill import __version__
-from genmill.api import files, health, local, local_videos, siray
+from genmill.api import dashboard, files, health, local, local_videos, siray
 from genmill.api.auth import Authenticate
 from genmill.api.errors import install_error_handlers
 from genmill.api.middleware import AccessLog, BodyLimit
@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(local_videos.router)
     app.include_router(files.router)
     app.include_router(health.router)
+    app.include_router(dashboard.router)
     # Status polls first: the hottest path matches on the first regex, not the tenth.
     app.router.routes[0:0] = status_routes
 
