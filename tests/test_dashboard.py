@@ -29,6 +29,8 @@ CHROMIUM_ARGS = [
 ]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
+TASK_WAIT_MS = 240_000  # a real model's task, on a machine that may be busy with others
+pytestmark = pytest.mark.timeout(600)
 
 
 # --- the page and its files, over plain HTTP -------------------------------------------
@@ -149,8 +151,10 @@ class Watched:
 
     def _failed(self, request) -> None:
         failure = request.failure or ""
-        # A stream the page itself closed (a key change, the page going away) is not a fault.
-        if "ERR_ABORTED" in failure and self._path(request.url) == "/v1/events":
+        # Not faults: a media element cancels its own range request when it seeks or has
+        # buffered enough, and the page closes its event stream on a key change.
+        if "ERR_ABORTED" in failure and (request.resource_type == "media"
+                                         or self._path(request.url) == "/v1/events"):
             return
         self.problems.append(f"request failed: {request.method} {request.url} {failure}")
 
@@ -268,7 +272,7 @@ def test_title_card_from_its_form_progress_and_image_without_reload(open_dashboa
     page.evaluate(WATCH_PROGRESS)
     task_id = page.inner_text("#task-id")
     images = page.locator("#task-outputs .thumb img")
-    images.first.wait_for(timeout=60_000)
+    images.first.wait_for(timeout=TASK_WAIT_MS)
     page.wait_for_function("() => [...document.querySelectorAll('#task-outputs .thumb img')]"
                            ".every(i => i.complete && i.naturalWidth > 0)")
     assert images.count() == 3
@@ -313,7 +317,7 @@ def test_progress_moves_while_a_task_runs(open_dashboard, server):
     page.wait_for_selector("#task:not([hidden])")
     page.evaluate(WATCH_PROGRESS)
     page.wait_for_function("() => document.getElementById('task-badge').textContent "
-                           "=== 'done'", timeout=60_000)
+                           "=== 'done'", timeout=TASK_WAIT_MS)
     seen = page.evaluate("window.__progress")
     assert any(0 < value < 100 for value in seen), seen
     assert seen[-1] == 100 and seen == sorted(seen), seen
@@ -342,7 +346,7 @@ def test_ken_burns_video_from_an_uploaded_image_plays_and_seeks(open_dashboard, 
     page.select_option("#param-genmill-kenburns-i2v-resolution", "\"480p\"")
     page.click("#submit")
     video = page.locator("#task-outputs video")
-    video.wait_for(timeout=90_000)
+    video.wait_for(timeout=TASK_WAIT_MS)
     assert page.get_attribute("#task-outputs video", "poster").endswith("/poster.jpg")
     page.wait_for_function("() => document.querySelector('#task-outputs video')"
                            ".readyState >= 1", timeout=30_000)
@@ -365,7 +369,7 @@ def test_ken_burns_video_from_an_uploaded_image_plays_and_seeks(open_dashboard, 
         const c = document.createElement('canvas'); c.width = 64; c.height = 36;
         c.getContext('2d').drawImage(v, 0, 0, 64, 36); return c.toDataURL('image/png'); }""")
     pixels = Image.open(io.BytesIO(_data_url_bytes(frame))).convert("L")
-    assert max(pixels.getdata()) - min(pixels.getdata()) > 40
+    assert pixels.getextrema()[1] - pixels.getextrema()[0] > 40
     watched.check()
 
 
@@ -383,16 +387,16 @@ def test_3d_result_renders_in_an_orbitable_viewer(open_dashboard, server):
     page.fill("#param-genmill-text3d-text-to-3d-prompt", "GM gold")
     page.click("#submit")
     viewer = page.locator("#task-outputs model-viewer")
-    viewer.wait_for(timeout=90_000)
+    viewer.wait_for(timeout=TASK_WAIT_MS)
     assert viewer.get_attribute("camera-controls") is not None
     page.wait_for_function("() => document.querySelector('#task-outputs model-viewer')"
-                           ".loaded === true", timeout=60_000)
+                           ".loaded === true", timeout=TASK_WAIT_MS)
     shot = page.evaluate("""async () => { const v = document.querySelector(
         '#task-outputs model-viewer'); await new Promise(r => requestAnimationFrame(
         () => requestAnimationFrame(r))); return v.toDataURL('image/png'); }""")
     image = Image.open(io.BytesIO(_data_url_bytes(shot))).convert("RGB")
     background = image.getpixel((0, 0))
-    differing = sum(1 for pixel in image.getdata()
+    differing = sum(1 for pixel in image.get_flattened_data()
                     if sum(abs(a - b) for a, b in zip(pixel, background, strict=True)) > 60)
     assert differing > 0.02 * image.width * image.height, (differing, image.size)
     watched.check()

@@ -91,9 +91,11 @@ def _answer(request: Request, asset: Asset) -> Response:
 @router.api_route("/", methods=["GET", "HEAD"])
 async def page(request: Request) -> Response:
     response = _answer(request, assets()["index.html"])
-    # The page runs only its own scripts and styles and talks only to this server.
+    # The page runs only its own scripts and styles and talks only to this server (the 3D
+    # viewer compiles WebAssembly: 'wasm-unsafe-eval' allows that and not eval()).
     response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
+        "img-src 'self' data: blob:; media-src 'self' blob:; "
         "style-src 'self' 'unsafe-inline'; connect-src 'self' blob: data:; "
         "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
     )

@@ -19,9 +19,13 @@ export function renderOutputs(container, task) {
   const videos = byExt(VIDEO);
   const images = byExt(IMAGE);
   const captions = byExt(CAPTIONS);
-  // A video's poster is the image named poster*, else no poster; other images are shown.
+  const meshes = byExt(MESH);
+  // A video's poster is the image named poster*; a 3D model's, the image named preview*.
+  // They are shown as posters, not again as images.
   const poster = videos.length ? images.find((f) => f.name.startsWith("poster")) : undefined;
-  const shownImages = images.filter((f) => f !== poster);
+  const preview = meshes.length ? images.find((f) => f.name.startsWith("preview"))
+    : undefined;
+  const shownImages = images.filter((f) => f !== poster && f !== preview);
   const parts = [];
 
   for (const video of videos) {
@@ -36,24 +40,23 @@ export function renderOutputs(container, task) {
     parts.push(el("figure", { class: "output video" }, player,
       el("figcaption", {}, video.name)));
   }
+  for (const mesh of meshes) {
+    const holder = el("figure", { class: "output mesh" },
+      el("figcaption", {}, `${mesh.name} · drag to orbit, scroll or pinch to zoom`));
+    loadViewer().then(() => {
+      holder.prepend(el("model-viewer", {
+        src: mesh.url, poster: preview?.url, alt: `3D model ${mesh.name}`,
+        "camera-controls": true, "touch-action": "pan-y", "shadow-intensity": "1",
+        exposure: "1", "interaction-prompt": "none",
+      }));
+    }, () => holder.prepend(el("p", { class: "fail" }, "The 3D viewer could not load.")));
+    parts.push(holder);
+  }
   if (shownImages.length) {
     parts.push(el("div", { class: "output images" }, shownImages.map((image, index) =>
       el("button", { type: "button", class: "thumb", "aria-label": `Open ${image.name}`,
         onclick: () => openLightbox(shownImages, index) },
       el("img", { src: image.url, alt: image.name, loading: "lazy", decoding: "async" })))));
-  }
-  for (const mesh of byExt(MESH)) {
-    const holder = el("figure", { class: "output mesh" },
-      el("figcaption", {}, `${mesh.name} · drag to orbit`));
-    loadViewer().then(() => {
-      const viewer = el("model-viewer", {
-        src: mesh.url, alt: `3D model ${mesh.name}`, "camera-controls": true,
-        "touch-action": "pan-y", "shadow-intensity": "1", exposure: "1",
-        "interaction-prompt": "none",
-      });
-      holder.prepend(viewer);
-    }, () => holder.prepend(el("p", { class: "fail" }, "The 3D viewer could not load.")));
-    parts.push(holder);
   }
   for (const audio of byExt(AUDIO)) {
     parts.push(el("figure", { class: "output audio" },
