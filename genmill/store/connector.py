@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
 
-from genmill.store.migrations import migrate
+from genmill.store.migrations import is_current, migrate
 
 NOTIFY_CHANNEL = "genmill_tasks"
 _PG_MIGRATION_LOCK = 0x67656E6D  # "genm": any fixed key shared by all genmill processes
@@ -149,6 +149,9 @@ class Database:
             conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
 
     def migrate(self) -> list[int]:
+        with self.read() as conn:
+            if is_current(conn):
+                return []
         with self.write() as conn:
             if self.dialect == "postgresql":
                 lock = text("SELECT pg_advisory_xact_lock(:key)")
