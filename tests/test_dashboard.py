@@ -494,10 +494,10 @@ def test_a_second_key_sees_none_of_the_first_keys_tasks(open_dashboard, server):
     ids = _task_ids(page)
     assert mine not in ids and len(ids) == min(total + 1, 20)
     # Opening alice's task by id from bob's page: the API says no such task.
+    watched.allow(404, f"/api/v1/tasks/{mine}")
     answer = page.evaluate("""async id => (await fetch('/api/v1/tasks/' + id, {headers:
         {Authorization: 'Bearer ' + localStorage.getItem('genmill.apiKey')}})).status""", mine)
     assert answer == 404
-    watched.allow(404, f"/api/v1/tasks/{mine}")
     # Every API call the page made carried bob's key.
     assert watched.api_headers
     assert {auth for _, auth in watched.api_headers} == {f"Bearer {KEYS['bob']}"}
