@@ -279,7 +279,7 @@ def test_title_card_from_its_form_progress_and_image_without_reload(open_dashboa
     assert page.evaluate("window.__sameDocument") is True  # no reload happened
     seen = page.evaluate("window.__progress")
     assert seen and seen[-1] == 100 and seen == sorted(seen), seen
-    assert page.inner_text("#task-badge").lower() == "done"
+    assert page.text_content("#task-badge").lower() == "done"
     width, height = page.evaluate("""() => { const i = document.querySelector(
         '#task-outputs .thumb img'); return [i.naturalWidth, i.naturalHeight]; }""")
     assert abs(width / height - 16 / 9) < 0.01
@@ -552,18 +552,19 @@ def test_events_stream_updates_the_list_and_replays_after_a_reconnect(open_dashb
         text = json.dumps(data, indent=1).replace("\n", "\ndata: ")
         return f": keep-alive\nid: {seq}\nevent: status\ndata: {text}\n\n"
 
+    held = []
+
     def answer(route):
         calls.append(dict(route.request.headers))
-        if len(calls) == 1:
-            body = "retry: 100\n\n" + event(1, progress="10%") + event(2)
-        elif len(calls) == 2:
-            body = event(3, status="QUEUED", progress="0%", queue_position=2)
+        if len(calls) <= 2:
+            held.append(route)  # answered below, when the test is ready for it
         else:
-            return route.fulfill(status=404, json={"code": "not_found", "message": "",
-                                                   "data": None})
-        route.fulfill(status=200, body=body,
-                      headers={"Content-Type": "text/event-stream", "Cache-Control":
-                               "no-cache"})
+            route.fulfill(status=404, json={"code": "not_found", "message": "",
+                                            "data": None})
+
+    def send(route, body: str) -> None:
+        route.fulfill(status=200, body=body, headers={"Content-Type": "text/event-stream",
+                                                      "Cache-Control": "no-cache"})
 
     page.route("**/v1/events", answer)
     watched.allow(404, "/v1/events")  # the third connection: the page goes to polling
@@ -571,16 +572,36 @@ def test_events_stream_updates_the_list_and_replays_after_a_reconnect(open_dashb
     row = _row(page, task_id)
     row.wait_for()
     row.locator("button").click()
-    page.wait_for_function("() => document.getElementById('task-queue').textContent"
-                           " === '2 task(s) ahead in the queue.'")
+    assert page.inner_text("#task-percent") == "100%"
+    page.wait_for_function("() => document.getElementById('live').textContent"
+                           " === 'connecting…'")
+    assert len(held) == 1
     assert calls[0]["authorization"] == f"Bearer {KEYS['alice']}"
     assert calls[0]["accept"] == "text/event-stream"
     assert "last-event-id" not in calls[0]
-    assert calls[1]["last-event-id"] == "2"  # replay from the last event seen
-    assert row.locator(".badge").inner_text().lower() == "queued"
-    # Then polling takes over (the third answer was a 404) and shows the real state.
+    # Two events, then the stream ends (the server went away): the page shows them.
+    send(held[0], "retry: 100\n\n" + event(1, progress="10%") + event(2))
+    page.wait_for_function("() => document.getElementById('task-percent').textContent"
+                           " === '42%'")
+    assert page.text_content("#task-badge") == "running"
+    # It reconnects asking for what came after the last event it saw.
+    page.wait_for_function("() => document.getElementById('live').textContent"
+                           " === 'reconnecting…'")
+    deadline = time.monotonic() + 30
+    while len(held) < 2 and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert calls[1]["last-event-id"] == "2"
+    send(held[1], event(3, status="QUEUED", progress="0%", queue_position=2))
+    page.wait_for_function("() => document.getElementById('task-queue').textContent"
+                           " === '2 task(s) ahead in the queue.'")
+    assert page.text_content("#task-badge") == "queued"
+    # The third connection is a 404 (a server without the route): polling takes over and
+    # shows the real state again.
     page.wait_for_function("() => document.getElementById('live').textContent"
                            ".startsWith('updates every')")
+    page.wait_for_function("() => document.getElementById('task-badge').textContent"
+                           " === 'done'")
+    assert page.locator("#task-queue").is_hidden()
     row.locator(".badge", has_text="done").wait_for()
     watched.check()
 
