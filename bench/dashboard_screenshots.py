@@ -20,7 +20,7 @@ import httpx
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Server  # noqa: E402
+from tests.conftest import LiveServer  # noqa: E402
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -54,7 +54,10 @@ def make_tasks(url: str) -> dict[str, str]:
     ids = {}
     with httpx.Client(base_url=url, timeout=60) as client:
         for name, (path, body) in submits.items():
-            ids[name] = client.post(path, json=body).json()["task_id"]
+            reply = client.post(path, json=body)
+            if reply.status_code != 200:
+                sys.exit(f"{name}: {reply.status_code} {reply.text}")
+            ids[name] = reply.json()["task_id"]
             kind_path = path
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
@@ -77,8 +80,9 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as play:
-        env = {"GENMILL_DATA_DIR": tmp, "GENMILL_API_KEYS": "", "GENMILL_LOG_JSON": "0"}
-        with Server("genmill", env, workers=1) as server:
+        server = LiveServer(Path(tmp) / "data", env={"GENMILL_PLUGINS": ""}, workers=1,
+                            keys=None).start()
+        try:
             ids = make_tasks(server.url)
             browser = play.chromium.launch(executable_path="/usr/bin/chromium",
                                            args=CHROMIUM_ARGS)
@@ -108,6 +112,11 @@ def main() -> None:
                 print("wrote", out / name)
                 context.close()
             browser.close()
+        except BaseException:
+            print(server.log())
+            raise
+        finally:
+            server.stop()
 
 
 if __name__ == "__main__":

@@ -268,7 +268,7 @@ function onTask(data) {
   const listed = tasks.update(data);
   detail.update(data);
   // A task not on this page: a new one appears at the top of page 1.
-  if (!listed && tasks.wouldShow() && !refreshSoon) {
+  if (!listed && !refreshSoon && tasks.isNewForThisPage(data)) {
     refreshSoon = setTimeout(() => {
       refreshSoon = 0;
       tasks.refresh();

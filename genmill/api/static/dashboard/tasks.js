@@ -163,9 +163,13 @@ export class TaskList {
     this.pending.clear();
   }
 
-  // Whether a new task (seen first in an event) would show on this page.
-  wouldShow() {
-    return this.page === 1;
+  // Whether a task first seen in an event is a new one for the top of page 1 (submitted
+  // no earlier than the newest listed), not an older one from a later page.
+  isNewForThisPage(data) {
+    if (this.page !== 1) return false;
+    let newest = 0;
+    for (const task of this.tasks.values()) newest = Math.max(newest, task.submit_time || 0);
+    return (data.submit_time || 0) >= newest;
   }
 }
 
