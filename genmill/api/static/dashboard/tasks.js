@@ -6,7 +6,7 @@ import { listTasks } from "./api.js";
 import { $, ago, el, extension, isFinal, outputName, percent, statusLabel } from "./util.js";
 
 const THUMB = new Set(["png", "jpg", "jpeg", "webp", "gif"]);
-const KIND_ICON = { image: "🖼", video: "🎞", "3d": "🧊" };
+const KIND_LABEL = { image: "IMG", video: "VID", "3d": "3D" };
 
 export class TaskList {
   constructor({ onOpen, modelName, onError }) {
@@ -133,7 +133,7 @@ export class TaskList {
       row.thumbUrl = image;
       parts.thumb.replaceChildren(image
         ? el("img", { src: image, alt: "", loading: "lazy", decoding: "async" })
-        : KIND_ICON[task.kind] || "•");
+        : KIND_LABEL[task.kind] || "");
     }
   }
 
