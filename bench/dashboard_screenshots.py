@@ -68,7 +68,7 @@ def make_tasks(url: str) -> dict[str, str]:
         # One waiting behind a long one, so the list shows progress and a queue.
         client.post("/v1/images/generations/async",
                     json={"model": "genmill/title-card-t2i", "prompt": "Still drawing",
-                          "size": "4k", "n": 4})
+                          "n": 4})
     return ids
 
 
@@ -103,12 +103,14 @@ def main() -> None:
                     page.click(f'#tasks li[data-task-id="{ids[task]}"] button')
                     if task == "3d":
                         page.wait_for_function("() => document.querySelector("
-                                               "'#task-outputs model-viewer')?.loaded")
+                                               "'#task-outputs model-viewer')?.loaded",
+                                               timeout=180_000)
                     if task == "video":
                         page.wait_for_function("() => document.querySelector("
-                                               "'#task-outputs video')?.readyState >= 2")
+                                               "'#task-outputs video')?.readyState >= 2",
+                                               timeout=180_000)
                 page.wait_for_timeout(800)  # images decode, bars finish their transition
-                page.screenshot(path=str(out / name))
+                page.screenshot(path=str(out / name), timeout=180_000)
                 print("wrote", out / name)
                 context.close()
             browser.close()
