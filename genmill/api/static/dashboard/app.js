@@ -2,7 +2,8 @@
 // key, and how changes arrive (events, else polls).
 
 import {
-  ApiError, getKey, getTaskResource, listModels, onUnauthorized, setKey, submitTask,
+  ApiError, getKey, getLocalTask, getTaskResource, listModels, onUnauthorized, setKey,
+  submitTask,
 } from "./api.js";
 import { TaskDetail } from "./detail.js";
 import { buildFields, fillFields, readFields } from "./form.js";
@@ -230,8 +231,8 @@ async function submit(event) {
       : { ...params, ...(image ? { image } : {}) });
     tasks.page = 1;
     await tasks.refresh();
-    const task = tasks.tasks.get(id);
-    if (task) openTask(task);
+    // Shown even when the list's filters hide it.
+    openTask(tasks.tasks.get(id) || await getLocalTask(id));
   } catch (error) {
     if (error.status !== 401) formError(error.message);
   } finally {
