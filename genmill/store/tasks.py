@@ -14,8 +14,6 @@ from genmill.store.connector import Database
 from genmill.store.schema import task_counts, tasks, workers
 from genmill.store.status_memo import StatusMemo
 
-_ANY_QUEUED = select(tasks.c.seq).where(tasks.c.status == Status.QUEUED.value).limit(1)
-
 _COLUMNS = [c for c in tasks.c if c.name != "seq"]
 _FIELDS = [c.name for c in _COLUMNS]
 # Prepared once: the status poll is the hottest query genmill runs.
@@ -174,12 +172,6 @@ class TaskStore:
             )
             .returning(*_COLUMNS)
         )
-        # An idle worker polls this every 20 ms on SQLite: look first with a read (the
-        # queue index), so that an empty queue costs no write lock. Taking it on every poll
-        # starved submits and migrations into "database is locked" on a loaded machine.
-        with self.db.read() as conn:
-            if conn.execute(_ANY_QUEUED).first() is None:
-                return None
         with self.db.write() as conn:
             row = conn.execute(stmt).first()
         return _row_to_task(row) if row else None
