@@ -17,7 +17,7 @@ TASK_ID = "image_" + "0" * 32
 # The only routes a caller without a key may reach. Adding one here is a decision.
 EXPECTED_PUBLIC = {
     "/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect",
-    "/docs/assets/{name}", "/tasks/{task_id}/{name}",
+    "/docs/assets/{name}", "/tasks/{task_id}/{name}", "/", "/dashboard/{name:path}",
 }
 
 

@@ -8,7 +8,17 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from genmill import __version__
-from genmill.api import docs, files, health, local, local_videos, metrics, siray, siray_events
+from genmill.api import (
+    dashboard,
+    docs,
+    files,
+    health,
+    local,
+    local_videos,
+    metrics,
+    siray,
+    siray_events,
+)
 from genmill.api.auth import Authenticate
 from genmill.api.errors import install_error_handlers
 from genmill.api.event_hub import EventHubs
@@ -47,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(docs.router)
     app.include_router(metrics.router)
     app.state.metrics = metrics.Metrics(parts.database)
+    app.include_router(dashboard.router)
     # Status polls first: the hottest path matches on the first regex, not the tenth.
     app.router.routes[0:0] = status_routes
 

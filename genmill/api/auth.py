@@ -16,11 +16,12 @@ from genmill.core.keys import ANONYMOUS, KeyRing
 
 OWNER = "genmill.owner"  # the ASGI scope key where the caller's name is left for routes
 
-# Probes, the API's documents (the page and its bundled assets), and output files (the
+# Probes, the API's documents (the page and its bundled assets), the dashboard's page and
+# static files (it sends the user's key on every API call it makes), and output files (the
 # 128-bit task id in the URL is the capability, as on the hosted service).
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs",
-                          "/docs/oauth2-redirect"})
-PUBLIC_PATTERN = re.compile(r"/tasks/[^/]+/[^/]+|/docs/assets/[^/]+")
+                          "/docs/oauth2-redirect", "/"})
+PUBLIC_PATTERN = re.compile(r"/tasks/[^/]+/[^/]+|/docs/assets/[^/]+|/dashboard/.+")
 
 
 def is_public(path: str, also_public: frozenset[str] = frozenset()) -> bool:
