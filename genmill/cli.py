@@ -35,6 +35,18 @@ def _migrate(parts) -> None:
         parts.close()
 
 
+def _check_models(settings: Settings) -> None:
+    """A bad models file stops the start, with the file, entry and key named."""
+    from genmill.components import Components
+    from genmill.engines.models_file import ModelsFileError
+
+    try:
+        Components(settings).registry.models()
+    except ModelsFileError as exc:
+        typer.echo(f"genmill: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 DataDir = Annotated[Path | None, typer.Option(
     "--data-dir",
     help="Where the database (SQLite) and outputs live. "
@@ -75,6 +87,7 @@ def serve(
     from genmill.server import run_http
     from genmill.worker.supervisor import Supervisor
 
+    _check_models(settings)
     _migrate(Components(settings, pool_size=1))
     supervisor = Supervisor(settings, settings.workers)
     supervisor.start()
@@ -99,6 +112,7 @@ def worker(
     from genmill.components import Components
     from genmill.worker.supervisor import Supervisor
 
+    _check_models(settings)
     _migrate(Components(settings, pool_size=1))
     supervisor = Supervisor(settings, max(1, settings.workers))
     stop = threading.Event()

@@ -21,6 +21,7 @@ from typing import Any
 from genmill.components import Components
 from genmill.config import Settings
 from genmill.engines import Canceled, Engine, InputError, InputFile, Inputs, RunContext
+from genmill.logs import setup_logging
 from genmill.storage import Storage
 from genmill.worker.fetch import fetch_image
 
@@ -70,6 +71,7 @@ def engine_host_main(conn, cancel_event, settings: Settings) -> None:
     # The worker decides when to stop: Ctrl-C in a terminal reaches the whole group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    setup_logging(settings.log_json)  # engines log too (model loads, unloads)
     parts = Components(settings)
     registry, storage = parts.registry, parts.storage
     engines: dict[str, Engine] = {}
