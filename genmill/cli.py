@@ -56,6 +56,10 @@ Workers = Annotated[int | None, typer.Option(
     "--workers", min=0,
     help="Worker processes. [env: GENMILL_WORKERS; default: CPU cores]",
 )]
+Gpus = Annotated[str | None, typer.Option(
+    "--gpus", help="GPU indexes, one worker each, for models that want a GPU: '0,1', or "
+    "'none'. [env: GENMILL_GPUS; default: every visible CUDA device]",
+)]
 LogJson = Annotated[bool | None, typer.Option(
     "--log-json/--log-text", help="Machine-readable JSON logs."
 )]
@@ -67,6 +71,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port. [default: 8080]")] = None,
     data_dir: DataDir = None,
     workers: Workers = None,
+    gpus: Gpus = None,
     log_json: LogJson = None,
 ) -> None:
     """Run the HTTP API and N worker processes until Ctrl-C / SIGTERM.
@@ -74,7 +79,7 @@ def serve(
     Example: `genmill serve --port 8080 --workers 2`
     """
     settings = _settings(host=host, port=port, data_dir=data_dir, workers=workers,
-                         log_json=log_json)
+                         gpus=gpus, log_json=log_json)
     setup_logging(settings.log_json)
     if not settings.api_keys and not is_loopback_host(settings.host):
         typer.echo(
@@ -101,13 +106,14 @@ def serve(
 def worker(
     data_dir: DataDir = None,
     workers: Workers = None,
+    gpus: Gpus = None,
     log_json: LogJson = None,
 ) -> None:
     """Run worker processes only, against the same database as a `genmill serve`.
 
     Example: `GENMILL_DATABASE_URL=postgresql://db/genmill genmill worker --workers 4`
     """
-    settings = _settings(data_dir=data_dir, workers=workers, log_json=log_json)
+    settings = _settings(data_dir=data_dir, workers=workers, gpus=gpus, log_json=log_json)
     setup_logging(settings.log_json)
     from genmill.components import Components
     from genmill.worker.supervisor import Supervisor

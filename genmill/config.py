@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     # torch is installed), "none": no GPU workers.
     gpus: Annotated[list[int] | None, NoDecode] = None
     model_idle_unload: float = Field(600.0, ge=0)  # seconds before an idle pipeline unloads
+    worker_gpu: int | None = None  # set by the supervisor in a GPU worker's own settings
 
     @field_validator("api_keys", mode="before")
     @classmethod

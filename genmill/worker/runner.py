@@ -19,6 +19,7 @@ from genmill.components import Components
 from genmill.config import Settings
 from genmill.domain import Status, Task
 from genmill.logs import setup_logging
+from genmill.worker import pools
 from genmill.worker.engine_host import EngineHost
 
 log = logging.getLogger("genmill.worker")
@@ -34,6 +35,8 @@ class Runner:
         self.settings = settings
         parts = Components(settings, pool_size=2)
         self.db, self.store, self.storage = parts.database, parts.store, parts.storage
+        self.models = pools.claimable_models(settings, parts.registry)  # None: any model
+        pools.pin_to_gpu(settings)
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.started_at = time.time()
         self.stopping = False
@@ -55,7 +58,7 @@ class Runner:
         try:
             while not self.stopping:
                 self.heartbeat()
-                task = self.store.claim(self.id, self.settings.lease_seconds)
+                task = self.store.claim(self.id, self.settings.lease_seconds, self.models)
                 if task is None:
                     waiter.wait(1.0)
                     continue

@@ -15,6 +15,7 @@ import time
 from genmill.components import Components
 from genmill.config import Settings
 from genmill.domain import Status
+from genmill.worker import pools
 from genmill.worker.runner import worker_main
 
 log = logging.getLogger("genmill.supervisor")
@@ -35,10 +36,16 @@ class Supervisor:
                                         daemon=True)
         parts = Components(settings, pool_size=1)
         self.db, self.store, self.storage = parts.database, parts.store, parts.storage
+        # CPU workers, then one per GPU (worker/pools.py).
+        gpus = pools.gpu_indexes(settings, parts.registry)
+        self._slots, self.labels = pools.worker_settings(settings.model_copy(
+            update={"workers": count}), gpus)
+        self.count = len(self._slots)
+        self._processes = [None] * self.count
 
     def _spawn(self, slot: int) -> None:
-        process = self._ctx.Process(target=worker_main, args=(self.settings,),
-                                    name=f"genmill-worker-{slot}")
+        process = self._ctx.Process(target=worker_main, args=(self._slots[slot],),
+                                    name=f"genmill-worker-{slot}-{self.labels[slot]}")
         process.start()
         self._processes[slot] = process
 
@@ -46,7 +53,7 @@ class Supervisor:
         for slot in range(self.count):
             self._spawn(slot)
         self._thread.start()
-        log.info("started %d worker process(es)", self.count)
+        log.info("started %d worker process(es): %s", self.count, ", ".join(self.labels))
 
     def pids(self) -> list[int]:
         return [p.pid for p in self._processes if p is not None and p.pid]

@@ -158,19 +158,28 @@ def _frames(frames: Any) -> list[np.ndarray]:
 
 
 def run_mesh(pipe: Any, params: Any, inputs: Inputs, ctx: RunContext, mode: Mode) -> list[str]:
+    """Shap-E: latents from the pipeline, then its renderer's marching cubes at the asked
+    grid (the pipeline's own mesh output is fixed at 128 per side)."""
+    import torch
+
     kwargs: dict[str, Any] = {
         "num_inference_steps": params.num_inference_steps,
         "guidance_scale": params.guidance_scale,
-        "generator": _generator(ctx.seed), "output_type": "mesh",
-        "frame_size": params.frame_size,
+        "generator": _generator(ctx.seed), "output_type": "latent",
     }
     if mode == Mode.IMAGE_TO_3D:
         kwargs["image"] = _input_image(inputs)
     else:
         kwargs["prompt"] = params.prompt
-    result = Steps(pipe, ctx, params.num_inference_steps).call(kwargs)
+    latents = Steps(pipe, ctx, params.num_inference_steps).call(kwargs).images
+    ctx.progress(STEPS_SHARE * 0.95, "extracting the surface")
+    with torch.no_grad():
+        decoded = pipe.shap_e_renderer.decode_to_mesh(
+            latents[0][None, :], pipe._execution_device, grid_size=params.mesh_resolution
+        )
+    ctx.check_canceled()
     ctx.progress(STEPS_SHARE, "writing model.glb")
-    return outputs.write_mesh(result.images[0], ctx.output_dir, params.prompt)
+    return outputs.write_mesh(decoded, ctx.output_dir, params.prompt)
 
 
 RUNNERS: dict[Mode, Callable[..., list[str]]] = {

@@ -49,30 +49,36 @@ def write_video(frames: list[np.ndarray], directory: Path, fps: int,
 
 def write_mesh(decoded: Any, directory: Path, prompt: str) -> list[str]:
     """Shap-E's marching-cubes mesh (verts, faces, per-vertex RGB) as GLB, STL, preview."""
-    import trimesh
-
     from genmill.engines.base import InputError
     from genmill.engines.mesh.export import write_glb, write_stl
     from genmill.engines.mesh.materials import Material, srgb_to_linear
     from genmill.engines.mesh.meshdata import Mesh
     from genmill.engines.mesh.preview import render_preview
 
-    verts = decoded.verts.detach().float().cpu().numpy().astype(np.float64)
+    positions = decoded.verts.detach().float().cpu().numpy().astype(np.float64) * MESH_SIZE_MM
     faces = decoded.faces.detach().cpu().numpy().astype(np.int64)
     if len(faces) == 0:
         raise InputError("the model produced an empty mesh (no surface in its volume)")
-    shape = trimesh.Trimesh(verts * MESH_SIZE_MM, faces, process=True)
-    shape.remove_unreferenced_vertices()
-    mesh = Mesh(
-        positions=np.asarray(shape.vertices, dtype=np.float64),
-        normals=np.asarray(shape.vertex_normals, dtype=np.float32),
-        faces=np.asarray(shape.faces, dtype=np.int64),
-    )
+    mesh = Mesh(positions=positions, normals=_vertex_normals(positions, faces), faces=faces)
     channels = getattr(decoded, "vertex_channels", None) or {}
     rgb = [float(channels[c].float().mean()) if c in channels else 0.6 for c in "RGB"]
     material = Material(tuple(srgb_to_linear(min(max(c, 0.0), 1.0)) for c in rgb), 0.0, 0.5)
     write_glb(directory / MESH_OUTPUTS[0], mesh, material, None, prompt[:60])
     write_stl(directory / MESH_OUTPUTS[1], mesh)
-    render_preview(mesh, material, size=512).save(directory / MESH_OUTPUTS[2],
-                                                  compress_level=6)
+    # One pass at 384 px: the studio renderer's 2x supersampled 1024 px costs more than a
+    # small diffusion run.
+    render_preview(mesh, material, size=384, supersample=1).save(directory / MESH_OUTPUTS[2],
+                                                                 compress_level=6)
     return list(MESH_OUTPUTS)
+
+
+def _vertex_normals(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted vertex normals (marching cubes shares vertices between faces)."""
+    corners = positions[faces]
+    face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    normals = np.zeros_like(positions)
+    for k in range(3):
+        np.add.at(normals, faces[:, k], face_normals)
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    normals = np.where(length > 0, normals / np.maximum(length, 1e-12), [0.0, 0.0, 1.0])
+    return normals.astype(np.float32)

@@ -184,7 +184,9 @@ class MeshParams(BaseParams):
         15.0, ge=0, le=100, validation_alias=AliasChoices("guidance_scale", "cfg_scale"),
         description="Classifier-free guidance.",
     )
-    frame_size: int = Field(256, ge=32, le=1024, description="Preview image side, pixels.")
+    mesh_resolution: int = Field(
+        128, ge=16, le=256, description="Marching-cubes grid per side: detail vs time."
+    )
 
 
 BY_MODE: dict[Mode, type[BaseParams]] = {
