@@ -138,3 +138,14 @@ def test_a_models_toml_in_the_data_dir_is_read_by_default(tmp_path, folder):
     result = run_genmill("models", "--json", env={"GENMILL_DATA_DIR": str(data)})
     assert result.returncode == 0, result.stderr
     assert "tiny/from-data-dir" in [m["id"] for m in json.loads(result.stdout)]
+
+
+def test_without_the_extra_the_message_says_what_to_install(tmp_path, folder, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
+    text = problems(tmp_path, entry(folder))
+    assert "models[0].engine: the diffusers engine needs the optional extra: " \
+           "pip install 'genmill[diffusers]' (missing: torch)" in text
