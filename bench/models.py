@@ -14,6 +14,7 @@ with a models file, offline. Baselines, measured in the same run:
   time to its SUCCESS. Target: <= 2 s.
 
     python bench/models.py [--tasks 20] [--device cpu|cuda] [--dtype float32|float16]
+                           [--database-url postgresql://...]
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--gpus", default="none", help="GENMILL_GPUS for the server")
+    parser.add_argument("--database-url", default="", help="default: SQLite in a temp dir")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="genmill-bench-models-"))
@@ -80,7 +82,8 @@ def main() -> None:
     # The long model is a "GPU" model (device auto) when --gpus names GPUs; on a CPU-only
     # machine, --gpus 0 still gives it a worker of its own, running on the CPU.
     env = {"GENMILL_MODELS_FILE": str(root / "models.toml"), "HF_HUB_OFFLINE": "1",
-           "GENMILL_GPUS": args.gpus, "GENMILL_API_KEYS": "", "GENMILL_PLUGINS": ""}
+           "GENMILL_GPUS": args.gpus, "GENMILL_API_KEYS": "", "GENMILL_PLUGINS": "",
+           "GENMILL_DATABASE_URL": args.database_url}
     with_workers = 1
     server = LiveServer(root / "data", env=env, workers=with_workers, keys=None)
     server.start(timeout=300)
