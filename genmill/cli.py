@@ -38,6 +38,18 @@ def _migrate(parts) -> None:
         parts.close()
 
 
+def _check_models(settings: Settings) -> None:
+    """A bad models file stops the start, with the file, entry and key named."""
+    from genmill.components import Components
+    from genmill.engines.models_file import ModelsFileError
+
+    try:
+        Components(settings).registry.models()
+    except ModelsFileError as exc:
+        typer.echo(f"genmill: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 DataDir = Annotated[Path | None, typer.Option(
     "--data-dir",
     help="Where the database (SQLite) and outputs live. "
@@ -46,6 +58,10 @@ DataDir = Annotated[Path | None, typer.Option(
 Workers = Annotated[int | None, typer.Option(
     "--workers", min=0,
     help="Worker processes. [env: GENMILL_WORKERS; default: CPU cores]",
+)]
+Gpus = Annotated[str | None, typer.Option(
+    "--gpus", help="GPU indexes, one worker each, for models that want a GPU: '0,1', or "
+    "'none'. [env: GENMILL_GPUS; default: every visible CUDA device]",
 )]
 LogJson = Annotated[bool | None, typer.Option(
     "--log-json/--log-text", help="Machine-readable JSON logs."
@@ -58,6 +74,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port. [default: 8080]")] = None,
     data_dir: DataDir = None,
     workers: Workers = None,
+    gpus: Gpus = None,
     log_json: LogJson = None,
 ) -> None:
     """Run the HTTP API and N worker processes until Ctrl-C / SIGTERM.
@@ -65,7 +82,7 @@ def serve(
     Example: `genmill serve --port 8080 --workers 2`
     """
     settings = _settings(host=host, port=port, data_dir=data_dir, workers=workers,
-                         log_json=log_json)
+                         gpus=gpus, log_json=log_json)
     setup_logging(settings.log_json)
     if not settings.api_keys and not is_loopback_host(settings.host):
         typer.echo(
@@ -89,6 +106,7 @@ def serve(
     from genmill.lifetime import mark_server_process
     from genmill.worker.supervisor import Supervisor
 
+    _check_models(settings)
     try:
         _migrate(Components(settings, pool_size=1))
         # uvicorn re-raises the SIGTERM it caught once it has stopped serving; with the
@@ -126,17 +144,19 @@ def _exit_on_sigterm(*_: object) -> None:
 def worker(
     data_dir: DataDir = None,
     workers: Workers = None,
+    gpus: Gpus = None,
     log_json: LogJson = None,
 ) -> None:
     """Run worker processes only, against the same database as a `genmill serve`.
 
     Example: `GENMILL_DATABASE_URL=postgresql://db/genmill genmill worker --workers 4`
     """
-    settings = _settings(data_dir=data_dir, workers=workers, log_json=log_json)
+    settings = _settings(data_dir=data_dir, workers=workers, gpus=gpus, log_json=log_json)
     setup_logging(settings.log_json)
     from genmill.components import Components
     from genmill.worker.supervisor import Supervisor
 
+    _check_models(settings)
     _migrate(Components(settings, pool_size=1))
     supervisor = Supervisor(settings, max(1, settings.workers))
     stop = threading.Event()

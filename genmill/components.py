@@ -56,7 +56,8 @@ class Components:
 
     @cached_property
     def registry(self) -> Registry:
-        return build_registry(self.settings.plugins, self.settings.model_aliases)
+        return build_registry(self.settings.plugins, self.settings.model_aliases,
+                              self.settings.models_path)
 
     @cached_property
     def keys(self) -> KeyRing:

@@ -67,6 +67,14 @@ class Settings(BaseSettings):
 
     metrics_public: bool = False  # let /metrics answer without a key
 
+    # Models from a TOML file (docs/models.md); empty: <data-dir>/models.toml if it exists.
+    models_file: Path | None = None
+    # GPU indexes for one GPU worker each, "0,1"; unset: every visible CUDA device (when
+    # torch is installed), "none": no GPU workers.
+    gpus: Annotated[list[int] | None, NoDecode] = None
+    model_idle_unload: float = Field(600.0, ge=0)  # seconds before an idle pipeline unloads
+    worker_gpu: int | None = None  # set by the supervisor in a GPU worker's own settings
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _parse_keys(cls, value: object) -> object:
@@ -129,6 +137,23 @@ class Settings(BaseSettings):
                 raise ValueError("GENMILL_MODEL_ALIASES must look like alias=model,alias2=model2")
             pairs[alias.strip()] = target.strip()
         return pairs
+
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _parse_gpus(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().lower() in ("none", "-"):
+                return []
+            return [int(part) for part in _split_csv(value)]  # type: ignore[union-attr]
+        return value
+
+    @cached_property
+    def models_path(self) -> Path | None:
+        """The models file to load, if any."""
+        if self.models_file is not None and str(self.models_file):
+            return self.models_file
+        default = self.data_dir / "models.toml"
+        return default if default.is_file() else None
 
     @cached_property
     def db_url(self) -> str:

@@ -91,7 +91,7 @@ class LiveServer:
         self.workers = workers
         self.process: subprocess.Popen | None = None
 
-    def start(self, wait_ready: bool = True) -> LiveServer:
+    def start(self, wait_ready: bool = True, timeout: float = 60) -> LiveServer:
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "genmill", "serve", "--host", "127.0.0.1",
@@ -100,7 +100,7 @@ class LiveServer:
             env=self.env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 120  # generous: a shared, busy machine starts slowly
+        deadline = time.monotonic() + timeout
         path = "/readyz" if wait_ready and self.workers else "/healthz"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
 from genmill.client import Kind, Model
 from genmill.commands.common import (
     USAGE,
@@ -20,11 +25,14 @@ def local_models() -> list[Model]:
     """The models this install would serve, described as the server describes them."""
     from genmill.components import Components
     from genmill.config import InvalidSettings, settings_from_flags
+    from genmill.engines.models_file import ModelsFileError
 
     try:
         registry = Components(settings_from_flags()).registry
     except InvalidSettings as exc:
         raise fail(f"invalid settings: {exc}", USAGE) from None
+    except ModelsFileError as exc:
+        raise fail(str(exc), USAGE) from None
     models = [Model(spec.id, spec.display_name, spec.mode.value, Kind(spec.kind.value),
                     spec.description, spec.params_schema()) for spec in registry.models()]
     models += [Model(alias, alias, "alias", None, f"-> {target}", {})
@@ -32,15 +40,37 @@ def local_models() -> list[Model]:
     return models
 
 
-def models(as_json: JsonOut = False, url: Url = None, api_key: ApiKey = None) -> None:
+CheckFile = Annotated[Path | None, typer.Option(
+    "--check", metavar="FILE",
+    help="Validate a models file (TOML) and list its models; starts nothing.",
+)]
+
+
+def check_models_file(path: Path) -> list[Model]:
+    from genmill.engines.models_file import ModelsFileError, load_models_file
+
+    try:
+        specs = load_models_file(path)
+    except ModelsFileError as exc:
+        raise fail(str(exc), USAGE) from None
+    return [Model(spec.id, spec.display_name, spec.mode.value, Kind(spec.kind.value),
+                  spec.description, spec.params_schema()) for spec in specs]
+
+
+def models(as_json: JsonOut = False, url: Url = None, api_key: ApiKey = None,
+           check: CheckFile = None) -> None:
     """List models: id, mode, kind, params and description.
 
     Asks the server at `--url` / GENMILL_URL when one is set; otherwise lists the models
-    this install registers (built-ins and GENMILL_PLUGINS).
+    this install registers (built-ins, GENMILL_PLUGINS and the models file).
+    `--check FILE` validates a models file: exit code 2 and one line per problem, naming
+    the file, the entry and the key.
 
     Example: `genmill models --url http://gpu-box:8080 --json`
     """
-    if url:
+    if check is not None:
+        found = check_models_file(check)
+    elif url:
         with reported_errors(), client(url, api_key) as gm:
             found = gm.models()
     else:

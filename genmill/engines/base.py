@@ -105,6 +105,8 @@ class ModelSpec:
     name: str = ""
     description: str = ""
     time_limit: float = 600.0  # seconds a single run may take
+    # Which worker pool runs it: "cpu" (the --workers processes) or "gpu" (one per GPU).
+    device: str = "cpu"
 
     @property
     def kind(self) -> Kind:

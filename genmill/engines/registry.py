@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Iterable
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from genmill.domain import Kind
 from genmill.engines.base import ModelSpec
@@ -59,8 +60,10 @@ def load_module_models(module_name: str) -> list[ModelSpec]:
     return list(models)
 
 
-def build_registry(plugins: Iterable[str] = (), aliases: dict[str, str] | None = None) -> Registry:
-    """The built-in models, then entry-point plug-ins, then modules named in settings."""
+def build_registry(plugins: Iterable[str] = (), aliases: dict[str, str] | None = None,
+                   models_file: Path | None = None) -> Registry:
+    """The built-in models, then entry-point plug-ins, then modules named in settings, then
+    the models file (a bad one raises ModelsFileError naming the file, entry and key)."""
     from genmill.engines import builtin
 
     registry = Registry(aliases)
@@ -69,6 +72,14 @@ def build_registry(plugins: Iterable[str] = (), aliases: dict[str, str] | None =
         registry.register_all(load_module_models(ep.value))
     for name in plugins:
         registry.register_all(load_module_models(name))
+    if models_file is not None:
+        from genmill.engines.models_file import ModelsFileError, load_models_file
+
+        for spec in load_models_file(models_file):
+            if spec.id in registry._models:
+                raise ModelsFileError(f"{models_file}: {spec.id!r} is already a built-in "
+                                      "or plug-in model")
+            registry.register(spec)
     for alias, target in registry.aliases.items():
         if target not in registry._models:
             log.warning("model alias %s -> %s points at no registered model", alias, target)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,14 +170,17 @@ class TaskStore:
 
     # -- the queue -------------------------------------------------------------------
 
-    def claim(self, worker_id: str, lease_seconds: float) -> Task | None:
-        """Take the next queued task (highest priority, then oldest) and lease it."""
+    def claim(self, worker_id: str, lease_seconds: float,
+              models: Sequence[str] | None = None) -> Task | None:
+        """Take the next queued task (highest priority, then oldest) and lease it; with
+        `models`, only a task for one of them (a worker pool's share of the queue)."""
         now = time.time()
         # FOR UPDATE SKIP LOCKED on PostgreSQL (concurrent claimers skip each other's row);
         # SQLite renders no locking clause and its BEGIN IMMEDIATE serialises writers.
         next_task = (
             select(tasks.c.seq)
-            .where(tasks.c.status == Status.QUEUED.value)
+            .where(tasks.c.status == Status.QUEUED.value,
+                   *([tasks.c.model.in_(list(models))] if models is not None else []))
             .order_by(tasks.c.priority.desc(), tasks.c.seq)
             .limit(1)
             .with_for_update(skip_locked=True)

@@ -22,6 +22,7 @@ from genmill.components import Components
 from genmill.config import Settings
 from genmill.engines import Canceled, Engine, InputError, InputFile, Inputs, RunContext
 from genmill.lifetime import die_with_parent
+from genmill.logs import setup_logging
 from genmill.storage import Storage
 from genmill.worker.fetch import fetch_image
 
@@ -64,6 +65,7 @@ def engine_host_main(conn, cancel_event, settings: Settings) -> None:
     # The worker decides when to stop: Ctrl-C in a terminal reaches the whole group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    setup_logging(settings.log_json)  # engines log too (model loads, unloads)
     parts = Components(settings)
     registry, storage = parts.registry, parts.storage
     engines: dict[str, Engine] = {}

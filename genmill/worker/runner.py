@@ -26,6 +26,7 @@ from genmill.domain import Status, Task
 from genmill.lifetime import ParentWatch, die_with_parent
 from genmill.logs import setup_logging
 from genmill.store.errors import StoreUnavailable
+from genmill.worker import pools
 from genmill.worker.engine_host import NO_SPACE, EngineHost
 from genmill.worker.retry import Backoff, GaveUp, persist
 
@@ -44,6 +45,8 @@ class Runner:
         self.parent = parent
         parts = Components(settings, pool_size=2)
         self.db, self.store, self.storage = parts.database, parts.store, parts.storage
+        self.models = pools.claimable_models(settings, parts.registry)  # None: any model
+        pools.pin_to_gpu(settings)
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.started_at = time.time()
         self.stopping = False
@@ -86,7 +89,8 @@ class Runner:
             while not self.should_stop():
                 try:
                     self.heartbeat()
-                    task = self.store.claim(self.id, self.settings.lease_seconds)
+                    task = self.store.claim(self.id, self.settings.lease_seconds,
+                                            self.models)
                 except StoreUnavailable as exc:
                     if backoff.failures == 0:
                         log.warning("worker %s: database unavailable (%s); retrying",

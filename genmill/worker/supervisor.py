@@ -23,6 +23,7 @@ from genmill.core.retention import SweeperThread
 from genmill.domain import Status
 from genmill.store.deadlines import expire_deadlines
 from genmill.store.errors import StoreUnavailable
+from genmill.worker import pools
 from genmill.worker.retry import MAX_DELAY, Backoff
 from genmill.worker.runner import worker_main
 
@@ -52,9 +53,18 @@ class Supervisor:
         # One per machine; a lease in the database lets one of them sweep at a time.
         self.retention = SweeperThread(parts.retention, settings.retention_sweep_seconds)
 
+        # CPU workers, then one per GPU (worker/pools.py).
+        gpus = pools.gpu_indexes(settings, parts.registry)
+        self._slots, self.labels = pools.worker_settings(settings.model_copy(
+            update={"workers": count}), gpus)
+        self.count = len(self._slots)
+        self._processes = [None] * self.count
+
+
     def _spawn(self, slot: int) -> None:
-        process = self._ctx.Process(target=worker_main, args=(self.settings, os.getpid()),
-                                    name=f"genmill-worker-{slot}")
+        process = self._ctx.Process(target=worker_main,
+                                    args=(self._slots[slot], os.getpid()),
+                                    name=f"genmill-worker-{slot}-{self.labels[slot]}")
         process.start()
         self._processes[slot] = process
 
@@ -63,7 +73,7 @@ class Supervisor:
             self._spawn(slot)
         self._thread.start()
         self.retention.start()
-        log.info("started %d worker process(es)", self.count)
+        log.info("started %d worker process(es): %s", self.count, ", ".join(self.labels))
 
     def pids(self) -> list[int]:
         return [p.pid for p in self._processes if p is not None and p.pid]

@@ -1,0 +1,62 @@
+"""Worker pools: one worker per GPU for the models that want a GPU, the CPU workers for the
+rest, so a title card never waits behind a minute-long diffusion run.
+
+A GPU worker sees only its GPU (CUDA_VISIBLE_DEVICES, set before its engine host starts
+and imports torch). Where there are no GPU workers, the CPU workers serve every model
+(a models-file entry with `device = "auto"` then runs on the CPU).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from genmill.config import Settings
+from genmill.engines.registry import Registry
+
+
+def visible_gpus() -> list[int]:
+    """CUDA devices this machine shows, without importing torch (which takes seconds)."""
+    if importlib.util.find_spec("torch") is None:
+        return []
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [int(p) for p in listed.split(",") if p.strip().isdigit()]
+    nvidia = Path("/proc/driver/nvidia/gpus")
+    return list(range(len(list(nvidia.iterdir())))) if nvidia.is_dir() else []
+
+
+def gpu_indexes(settings: Settings, registry: Registry) -> list[int]:
+    """The GPUs to start a worker on: GENMILL_GPUS, else every visible one, and none when
+    no model wants a GPU."""
+    if not any(spec.device == "gpu" for spec in registry.models()):
+        return []
+    return list(settings.gpus) if settings.gpus is not None else visible_gpus()
+
+
+def worker_settings(settings: Settings, gpus: list[int]) -> tuple[list[Settings], list[str]]:
+    """(settings of each worker process, its label): the CPU workers, then one per GPU."""
+    base = settings.model_copy(update={"gpus": gpus})
+    slots = [base] * settings.workers
+    labels = ["cpu"] * settings.workers
+    for index in gpus:
+        slots.append(settings.model_copy(update={"gpus": gpus, "worker_gpu": index}))
+        labels.append(f"cuda:{index}")
+    return slots, labels
+
+
+def claimable_models(settings: Settings, registry: Registry) -> list[str] | None:
+    """The models this worker takes tasks for; None: all of them."""
+    wants_gpu = [spec.id for spec in registry.models() if spec.device == "gpu"]
+    if settings.worker_gpu is not None:
+        return wants_gpu
+    if wants_gpu and settings.gpus:
+        return [spec.id for spec in registry.models() if spec.device != "gpu"]
+    return None
+
+
+def pin_to_gpu(settings: Settings) -> None:
+    """In a GPU worker, before its engine host starts: see only that GPU."""
+    if settings.worker_gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(settings.worker_gpu)
