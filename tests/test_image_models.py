@@ -578,3 +578,14 @@ def test_restyle_cancel(tmp_path, photo):
 def test_jpeg_output_of_transparent_input_is_flattened(tmp_path):
     (out,) = run_restyle(tmp_path, sticker(64, 64), style="duotone", output_format="jpeg")
     assert out.mode == "RGB" and min(out.getpixel((1, 1))) > 240
+
+
+def test_a_size_too_large_or_too_small_says_which():
+    from genmill.engines.image.sizing import MAX_SIDE, MIN_SIDE, check_size
+
+    with pytest.raises(ValueError, match=f"too large: each side must be at most {MAX_SIDE}"):
+        check_size("100000x100000")
+    with pytest.raises(ValueError, match=f"too small: each side must be at least {MIN_SIDE}"):
+        check_size("8x8")
+    with pytest.raises(ValueError, match="neither"):
+        check_size("big")

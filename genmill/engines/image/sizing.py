@@ -13,7 +13,7 @@ TIERS = {"1k": 1024, "2k": 2048, "4k": 4096}
 ASPECTS = {"1:1": (1, 1), "16:9": (16, 9), "9:16": (9, 16), "4:3": (4, 3), "3:4": (3, 4),
            "21:9": (21, 9)}
 
-_SIZE = re.compile(r"^\s*(\d{1,5})\s*[x×*]\s*(\d{1,5})\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"^\s*(\d{1,9})\s*[x×*]\s*(\d{1,9})\s*$", re.IGNORECASE)
 
 
 def check_size(size: str | None) -> str | None:
@@ -30,11 +30,12 @@ def check_size(size: str | None) -> str | None:
         )
     width, height = int(match[1]), int(match[2])
     for side in (width, height):
-        if not MIN_SIDE <= side <= MAX_SIDE:
-            raise ValueError(
-                f"size {width}x{height} is out of range: each side must be "
-                f"{MIN_SIDE} to {MAX_SIDE} pixels"
-            )
+        if side > MAX_SIDE:
+            raise ValueError(f"size {width}x{height} is too large: each side must be at most "
+                             f"{MAX_SIDE} pixels (or use a tier: 1k, 2k, 4k)")
+        if side < MIN_SIDE:
+            raise ValueError(f"size {width}x{height} is too small: each side must be at least "
+                             f"{MIN_SIDE} pixels")
     return f"{width}x{height}"
 
 
