@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 import json
 import logging
@@ -200,6 +201,8 @@ class TaskService:
         except OSError as exc:
             log.error("task %s: could not store its inputs: %s", task.id, exc)
             self._forget_files(task.id)
+            if exc.errno == errno.ENOSPC:
+                raise  # a full disk: the API answers 507, saying to delete old tasks
             raise Unavailable("storage unavailable: the inputs could not be stored; "
                               "retry later") from None
         limit = self.max_pending_per_key
