@@ -9,6 +9,9 @@ import sys
 
 import pytest
 
+# Every entry here is a diffusers one, which the loader accepts only with the extra.
+pytest.importorskip("diffusers", reason="needs the diffusers extra: pip install -e '.[diffusers]'")
+
 from genmill.engines.models_file import ModelsFileError, load_models_file
 from tests.conftest import REPO, LiveServer
 

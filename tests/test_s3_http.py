@@ -195,7 +195,7 @@ def test_readyz_names_a_storage_that_is_down(make_server, tmp_path, seaweed):
     assert "storage" in ready.json()["down"] and ready.json()["database"] == "ok"
     task_id = "image_" + "0" * 32
     missing = httpx.get(f"{server.url}/tasks/{task_id}/a.png", timeout=30)
-    assert missing.status_code == 503 and missing.json()["code"] == "unavailable"
+    assert missing.status_code == 503 and missing.json()["code"] == "service_unavailable"
     with server.client() as client:
         buffer = io.BytesIO()
         Image.new("RGB", (4, 4)).save(buffer, "PNG")

@@ -41,5 +41,5 @@ class Unavailable(ServiceError):
     """A dependency (the object store) did not answer; nothing was stored."""
 
     status = 503
-    code = "unavailable"
+    code = "service_unavailable"  # as every 503 (api/errors.py)
     retry_after = 5
