@@ -29,7 +29,12 @@ _EVENT_STREAM = {200: {
     "description": "`text/event-stream`: `id:` the event number, `event: status`, `data:` "
                    "the status document's `data` object plus `queue_position`. A comment "
                    "line keeps the connection alive at least every 15 s.",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    # One event, as SSE parsers (and OpenAPI 3.2's itemSchema) see it.
+    "content": {"text/event-stream": {"schema": {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "event": {"type": "string"},
+                       "data": {"type": "string", "contentMediaType": "application/json"}},
+    }}},
 }}
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _LAST_ID_HELP = "Last-Event-ID: must be a non-negative event number"
