@@ -121,6 +121,13 @@ def test_unknown_task_is_404(alice):
     assert_local_error(alice.delete("/api/v1/tasks/video_" + "0" * 32), 404)
 
 
+def test_405_lists_every_method_the_path_serves(alice):
+    """GET and DELETE of a task are two routes: the Allow header must name both."""
+    response = alice.request("OPTIONS", "/api/v1/tasks/nope")
+    assert_local_error(response, 405)
+    assert set(response.headers["Allow"].split(", ")) == {"DELETE", "GET"}
+
+
 def test_delete_removes_task_and_files(alice, server):
     task_id = alice.post(IMAGES, json={"model": "test/steps-t2i"}).json()["task_id"]
     wait_final(alice, f"{IMAGES}/{task_id}")

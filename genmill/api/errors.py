@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Match
 
 from genmill.core.errors import ServiceError
 from genmill.store.errors import StoreFull, StoreUnavailable
@@ -133,10 +134,12 @@ def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "error"
+        headers = getattr(exc, "headers", None)
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}"
-        return error_response(request.url.path, exc.status_code, message,
-                              headers=getattr(exc, "headers", None))
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+        return error_response(request.url.path, exc.status_code, message, headers=headers)
 
     @app.exception_handler(StoreUnavailable)
     async def _store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
@@ -157,6 +160,28 @@ def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(request.url.path, 500, "internal server error")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path. Starlette's 405 names only the first
+    matching route's methods, and a path served by two routes (GET and DELETE of a task)
+    would then hide one of them."""
+    scope = {**request.scope, "method": "\0"}  # no route serves it: a path match is PARTIAL
+    methods: set[str] = set()
+    for route in _leaf_routes(request.app.router.routes):
+        if route.matches(scope)[0] is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
+def _leaf_routes(routes):
+    """The routes themselves, inside the routers FastAPI wraps included routers in."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _leaf_routes(inner.routes)
+        else:
+            yield route
 
 
 def _no_space(request: Request) -> JSONResponse:

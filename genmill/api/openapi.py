@@ -35,6 +35,7 @@ _DESCRIPTIONS = {
     "400": "Bad input: the message names the field",
     "401": "No key, or an unknown one",
     "404": "No such task for this key (or no such file)",
+    "409": "Idempotency-Key already used with a different request",
     "413": "Body over the size limit",
     "415": "Content-Type is not application/json",
     "429": "This key has too many tasks waiting or running (see Retry-After)",
@@ -58,6 +59,8 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[st
         statuses.append("404")
     if method == "post" and "requestBody" in operation:
         statuses.extend(_SUBMIT_ERRORS)
+    if any(p.get("name", "").lower() == "idempotency-key" for p in parameters):
+        statuses.append("409")
     if not _is_probe(path) or path == "/readyz":
         statuses.append("503")
     return statuses
