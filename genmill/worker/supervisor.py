@@ -53,8 +53,9 @@ class Supervisor:
         # One per machine; a lease in the database lets one of them sweep at a time.
         self.retention = SweeperThread(parts.retention, settings.retention_sweep_seconds)
 
-        # CPU workers, then one per GPU (worker/pools.py).
-        gpus = pools.gpu_indexes(settings, parts.registry)
+        # CPU workers, then one per GPU (worker/pools.py). No workers asked for (`serve
+        # --workers 0`: an API-only process) means no GPU workers either.
+        gpus = pools.gpu_indexes(settings, parts.registry) if count else []
         self._slots, self.labels = pools.worker_settings(settings.model_copy(
             update={"workers": count}), gpus)
         self.count = len(self._slots)
