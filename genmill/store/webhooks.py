@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from genmill.store.connector import Database
 from genmill.store.schema import task_webhooks, webhook_deliveries
@@ -29,6 +29,7 @@ FAILED = "failed"  # out of attempts
 GONE = "gone"  # the receiver answered 410: no more tries
 REFUSED = "refused"  # the URL leads to a private address
 DROPPED = "dropped"  # a best-effort event that was not delivered
+PROGRESS = "task.progress"
 
 
 @dataclass(frozen=True)
@@ -99,17 +100,24 @@ def claim(db: Database, owner: str, lease_seconds: float, free: Mapping[str, int
     now = time.time()
     full = [receiver for receiver, slots in free.items() if slots <= 0]
     candidates = (
-        select(_d.seq, _d.receiver)
+        select(_d.seq, _d.receiver, _d.task_id, _d.event)
         .where(_claimable(now), *([_d.receiver.not_in(full)] if full else []))
         .order_by(_d.next_try)
         .limit(limit * 4)
         .with_for_update(skip_locked=True)
     )
     with db.write() as conn:
+        rows = conn.execute(candidates).all()
+        stale = _superseded(conn, {seq: task_id for seq, _, task_id, event in rows
+                                   if event == PROGRESS})
+        if stale:
+            conn.execute(update(webhook_deliveries).where(_d.seq.in_(stale))
+                         .values(state=DROPPED, last_error="a later event of the task "
+                                 "was already due; progress is sent best effort"))
         picked, taken = [], {}
-        for seq, receiver in conn.execute(candidates):
+        for seq, receiver, _, _ in rows:
             slots = free.get(receiver, default_free) - taken.get(receiver, 0)
-            if slots > 0 and len(picked) < limit:
+            if seq not in stale and slots > 0 and len(picked) < limit:
                 picked.append(seq)
                 taken[receiver] = taken.get(receiver, 0) + 1
         if not picked:
@@ -121,6 +129,17 @@ def claim(db: Database, owner: str, lease_seconds: float, free: Mapping[str, int
             .returning(*_DELIVERY_COLUMNS)
         ).all()
     return sorted((Delivery(*row) for row in rows), key=lambda d: d.seq)
+
+
+def _superseded(conn: Connection, progress: dict[int, str]) -> set[int]:
+    """Progress events whose task has a later event: sending them now would only
+    arrive beside (or after) the newer news."""
+    if not progress:
+        return set()
+    latest = dict(conn.execute(
+        select(_d.task_id, func.max(_d.seq)).where(_d.task_id.in_(set(progress.values())))
+        .group_by(_d.task_id)).all())
+    return {seq for seq, task_id in progress.items() if latest.get(task_id, seq) > seq}
 
 
 def record(db: Database, delivery: Delivery, owner: str, state: str, *,
