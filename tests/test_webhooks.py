@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +23,7 @@ from genmill.store.connector import Database
 from genmill.store.schema import webhook_deliveries
 from genmill.store.tasks import TaskStore
 from genmill.store.webhooks import WebhookSettings, claim, of_task
-from tests.conftest import KEYS, LiveServer, wait_final, wait_for
+from tests.conftest import KEYS, REPO, LiveServer, wait_final, wait_for
 
 IMAGES = "/v1/images/generations/async"
 SECRET = "whsec_" + base64.b64encode(b"alice and everyone else 32 bytes").decode()
@@ -183,6 +186,25 @@ def test_event_filter_sends_started_and_progress_too(hooks, receiver):
             (b["data"]["progress"] for b in progress), key=lambda p: int(p[:-1]))
         assert alice.get(f"/v1/tasks/{task_id}").json()["data"]["webhook_events_filter"] == \
             ["start", "progress", "completed"]
+
+
+def test_client_and_cli_send_the_webhook(hooks, receiver, tmp_path):
+    from genmill.client import Client
+
+    target = receiver()
+    with Client(hooks.url, api_key=KEYS["alice"]) as gm:
+        task_id = gm.submit("image", "test/steps-t2i", "from the client", steps=1,
+                            webhook=target.url, webhook_events_filter=["start", "completed"])
+    env = {**os.environ, "PYTHONPATH": str(REPO), "GENMILL_URL": hooks.url,
+           "GENMILL_API_KEY": KEYS["alice"]}
+    cli = subprocess.run([sys.executable, "-m", "genmill", "generate", "image", "-m",
+                          "test/steps-t2i", "-p", "from the CLI", "-P", "steps=1", "--no-wait",
+                          "--webhook", target.url], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    wait_for(lambda: {(b["data"]["task_id"], b["type"]) for b in target.bodies()} >= {
+        (task_id, "task.started"), (task_id, "task.completed"),
+        (cli.stdout.strip(), "task.completed")}, 20)
 
 
 def test_a_hanging_receiver_delays_neither_tasks_nor_other_receivers(hooks, receiver):
