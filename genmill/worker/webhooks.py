@@ -101,6 +101,10 @@ class Deliverer:
                             log.warning("webhooks: database unavailable (%s)", exc)
                         await asyncio.sleep(backoff.next_delay())
                         continue
+                    except Exception:  # a bug must not end deliveries for good
+                        log.exception("webhooks: claiming deliveries failed")
+                        await asyncio.sleep(backoff.next_delay())
+                        continue
                     for delivery in claimed:
                         self._in_flight[delivery.receiver] += 1
                         task = asyncio.create_task(self._deliver(client, delivery))
