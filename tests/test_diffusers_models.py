@@ -126,6 +126,8 @@ device = "cpu"
 num_inference_steps = 3
 width = 64
 height = 64
+[models.limits]
+steps = 40
 """
 
 
@@ -292,9 +294,10 @@ def test_a_hugging_face_repo_id_loads_from_the_local_cache(alice):
 
 
 def test_progress_rises_with_the_steps_and_cancel_stops_at_the_next_step(alice, live):
-    finish(alice, submit(alice, model="tiny/sd-t2i", prompt="warm", seed=1))
+    finish(alice, submit(alice, model="tiny/sd-oom", prompt="warm", seed=1))
     before = loads(live)
-    task_id = submit(alice, model="tiny/sd-t2i", prompt="slow", num_inference_steps=40)
+    task_id = submit(alice, model="tiny/sd-oom", prompt=tiny_pipelines.SLOW_PROMPT,
+                     num_inference_steps=40)
     seen: list[int] = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -310,7 +313,7 @@ def test_progress_rises_with_the_steps_and_cancel_stops_at_the_next_step(alice, 
     data = finish(alice, task_id)
     assert data["status"] == "FAILURE" and "cancel" in data["fail_reason"]
     # Stopped by the step callback, not by killing the engine: the next task needs no load.
-    after = finish(alice, submit(alice, model="tiny/sd-t2i", prompt="next", seed=2))
+    after = finish(alice, submit(alice, model="tiny/sd-oom", prompt="next", seed=2))
     assert after["status"] == "SUCCESS"
     assert loads(live) == before
 
