@@ -158,13 +158,15 @@ def test_failed_attempts_are_retried_with_the_same_webhook_id(hooks, receiver):
             if d["state"] == "delivered"], 10)[0]
         assert delivery["attempts"] == 3 and delivery["last_status_code"] == 200
 
-        gone = receiver(default=410)
-        gone_task = submit(alice, webhook=gone.url)
+        gone = receiver(default=410)  # and credentials in the URL go as Basic auth
+        gone_task = submit(alice, webhook=gone.url.replace("//", "//hook:s%40cret@"))
         record = wait_for(lambda: [
             d for d in alice.get(f"/v1/tasks/{gone_task}/webhooks").json()["data"]
             if d["state"] == "gone"], 15)[0]
         assert record["attempts"] == 1 and record["next_attempt_time"] is None
         assert len(gone.requests) == 1
+        assert gone.requests[0]["headers"]["Authorization"] == \
+            "Basic " + base64.b64encode(b"hook:s@cret").decode()
 
 
 def test_event_filter_sends_started_and_progress_too(hooks, receiver):

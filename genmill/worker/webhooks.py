@@ -17,6 +17,7 @@ connection goes to the checked address, and redirects are not followed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import random
@@ -26,7 +27,7 @@ import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 from standardwebhooks import Webhook
@@ -195,6 +196,9 @@ class Deliverer:
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": Webhook(secret).sign(delivery.id, now, body),
         }
+        if parts.username is not None:  # https://user:pass@host/: Basic auth, as browsers
+            credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
         async with client.stream("POST", pinned, content=body.encode(), headers=headers,
                                  timeout=self.timeout,
                                  extensions={"sni_hostname": host}) as response:
