@@ -187,7 +187,17 @@ def _v8_leases_and_timings(conn: Connection) -> None:
     create_timings(conn)
 
 
-# Webhook outbox rows (migration 9): copied from the task row and its webhook settings.
+def _v9_worker_devices(conn: Connection) -> None:
+    """What each worker serves on and which models it holds loaded (/readyz shows them).
+    A database made at version 1 by this code has the columns already."""
+    if "device" in {c["name"] for c in inspect(conn).get_columns("workers")}:
+        return
+    conn.exec_driver_sql("ALTER TABLE workers ADD COLUMN device VARCHAR(32) NOT NULL "
+                         "DEFAULT 'cpu'")
+    conn.exec_driver_sql("ALTER TABLE workers ADD COLUMN loaded JSON NOT NULL DEFAULT '[]'")
+
+
+# Webhook outbox rows (migration 10): copied from the task row and its webhook settings.
 # Spelled out here, not derived from the tables: an applied migration must not change.
 _OUTBOX_COLUMNS = ("id, task_id, owner, event, url, receiver, base_url, action, status, "
                    "progress, outputs, fail_reason, submit_time, start_time, finish_time, "
@@ -220,7 +230,7 @@ def _outbox_insert(dialect: str, event: str, wanted: str) -> str:
     return sql
 
 
-def _v9_webhooks(conn: Connection) -> None:
+def _v10_webhooks(conn: Connection) -> None:
     """Webhooks: each task's settings and the outbox, filled by triggers in the very
     transaction that changes the task (whichever code path or process makes it), so a
     delivery is never lost between a commit and a crash. Removed with their task."""
@@ -283,7 +293,8 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (6, _v6_idempotency_keys),
     (7, _v7_task_deadline),
     (8, _v8_leases_and_timings),
-    (9, _v9_webhooks),
+    (9, _v9_worker_devices),
+    (10, _v10_webhooks),
 ]
 
 

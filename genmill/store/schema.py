@@ -95,6 +95,8 @@ workers = Table(
     Column("pid", Integer, nullable=False),
     Column("started_at", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
+    Column("device", String(32), nullable=False, default="cpu"),  # "cpu" or "cuda:N"
+    Column("loaded", JSON, nullable=False, default=list),  # models its engine host holds
 )
 
 # One row per change of a task that a client sees (status, progress, outputs), appended
@@ -136,7 +138,7 @@ idempotency_keys = Table(
 )
 Index("ix_idempotency_keys_created", idempotency_keys.c.created_at)
 
-# A task's webhook (migration 9): where its events go, which ones, and the base of the
+# A task's webhook (migration 10): where its events go, which ones, and the base of the
 # output URLs its client saw at submit (the deliverer has no request to read it from).
 # `events` is a comma-framed list (",start,completed,") so a trigger tests one with LIKE.
 task_webhooks = Table(
@@ -149,7 +151,7 @@ task_webhooks = Table(
     Column("base_url", Text, nullable=False),
 )
 
-# The webhook outbox (migration 9): one row per event to deliver, inserted by triggers on
+# The webhook outbox (migration 10): one row per event to deliver, inserted by triggers on
 # the task table in the transaction that made the change, with a snapshot of what the
 # status document shows. `id` is the webhook-id, the same on every attempt. `receiver` is
 # host:port, the unit of the deliverer's concurrency. `state`: pending, delivered, failed

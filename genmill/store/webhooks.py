@@ -1,6 +1,6 @@
 """Webhook settings and the outbox: what the deliverer claims, leases and records.
 
-Outbox rows are written by triggers (migration 9) in the transaction that changes their
+Outbox rows are written by triggers (migration 10) in the transaction that changes their
 task, so this module only reads them, claims them and records attempts. A claim is a
 lease (`lease_owner`, `lease_expires`): several deliverers on one database never send
 the same attempt twice at once, and a deliverer that dies leaves rows that another picks
