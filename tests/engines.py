@@ -121,6 +121,43 @@ class EchoParams(ImageParams):
     pass
 
 
+class JournalEngine(StepEngine):
+    """A step engine that appends each run's start, steps and end to the file named by
+    GENMILL_TEST_JOURNAL (one line each: run token, task id, pid, event, time), so that a
+    chaos run can tell whether two runs of one task ever overlapped (tests/chaos_kit.py)."""
+
+    def __init__(self) -> None:
+        super().__init__("journal")
+
+    def run(self, params, inputs: Inputs, ctx: RunContext) -> list[str]:
+        import os
+        import secrets
+
+        path = os.environ.get("GENMILL_TEST_JOURNAL")
+        token = secrets.token_hex(6)
+
+        def note(event: str) -> None:
+            if path:  # one short O_APPEND write per line: lines never interleave
+                line = f"{token} {ctx.task_id} {os.getpid()} {event} {time.time():.6f}\n"
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    os.write(fd, line.encode())
+                finally:
+                    os.close(fd)
+
+        note("start")
+        outer = ctx._report
+
+        def report(fraction: float, message: str) -> None:
+            note("step")
+            outer(fraction, message)
+
+        ctx._report = report
+        names = super().run(params, inputs, ctx)
+        note("end")
+        return names
+
+
 
 MODELS = [
     ModelSpec("test/steps-t2i", Mode.TEXT_TO_IMAGE, StepImageParams,
@@ -131,6 +168,8 @@ MODELS = [
               lambda: StepEngine("mesh"), description="test engine", time_limit=30),
     ModelSpec("test/echo-i2i", Mode.IMAGE_TO_IMAGE, EchoParams, EchoEngine,
               description="test engine"),
+    ModelSpec("test/journal-t2i", Mode.TEXT_TO_IMAGE, StepImageParams, JournalEngine,
+              description="test engine that journals its runs", time_limit=30),
     ModelSpec("test/slow-t2i", Mode.TEXT_TO_IMAGE, StepImageParams,
               lambda: StepEngine("slow"), description="test engine with a 1 s limit",
               time_limit=1),
