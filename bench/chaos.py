@@ -56,10 +56,7 @@ class Faults:
 
     def record(self, name: str, struck: float, healed: float | None = None) -> None:
         self.log.append({"name": name, "struck": struck, "healed": healed or struck})
-        print(f"  fault: {name} at +{struck - START:.1f} s", flush=True)
-
-
-START = time.monotonic()
+        print(f"  fault: {name}", flush=True)
 
 
 def chaos(args, deployment: Deployment, pg: PrivatePostgres | None, seaweed,
@@ -81,9 +78,11 @@ def chaos(args, deployment: Deployment, pg: PrivatePostgres | None, seaweed,
     while not stop.is_set() and time.monotonic() - begin < phase:
         now = time.monotonic()
         if "worker" in args.faults and now >= next_kill:
-            pid = deployment.kill_worker(rng)
-            if pid:
-                faults.record(f"kill -9 worker {pid}", now)
+            killed = deployment.kill_worker(rng)
+            if killed:
+                pid, task_id = killed
+                faults.record(f"kill -9 worker {pid} ({'mid-task' if task_id else 'idle'})",
+                              now)
             next_kill = now + args.kill_every
         if plan and now - begin >= plan[0][0]:
             _, fault = plan.pop(0)
@@ -230,25 +229,28 @@ def report(args, deployment, traffic, faults, receiver, journal, left, begin,
           f"p50 {hit[1]:.2f} s (x{hit[1] / base[1]:.2f}), p95 {hit[2]:.2f} s "
           f"(x{hit[2] / base[2]:.2f})")
 
-    windows = error_windows(traffic.errors.items)
-    print(f"client-visible errors: {len(traffic.errors.items)} in {len(windows)} window(s); "
-          f"submits never acknowledged: {traffic.unanswered_submits}")
-    for fault in faults.log:
-        after = [w for w in windows if fault["struck"] - 0.5 <= w["start"]
-                 <= fault["healed"] + 10]
-        errors = sum(sum(w["kinds"].values()) for w in after)
-        span = (max(w["end"] for w in after) - min(w["start"] for w in after)) if after else 0
+    errors = sorted(traffic.errors.items)
+    print(f"client-visible errors: {len(errors)} in {len(error_windows(errors))} window(s) "
+          f"(a gap of 3 s splits them); submits never acknowledged: "
+          f"{traffic.unanswered_submits}")
+    # Faults come one after another: an error belongs to the last fault struck before it.
+    marks = [f["struck"] - 0.5 for f in faults.log] + [float("inf")]
+    before = [e for e in errors if e[0] < marks[0]]
+    if before:
+        print(f"  errors before any fault: {len(before)}: "
+              f"{dict(Counter(f'{r} {w}' for _, r, w in before))}")
+    for fault, since, until in zip(faults.log, marks, marks[1:], strict=False):
+        mine = [e for e in errors if since <= e[0] < until]
+        span = f" over {mine[-1][0] - mine[0][0]:.1f} s" if mine else ""
+        kinds = ", ".join(f"{k} x{n}" for k, n in Counter(f"{r} {w}" for _, r, w in mine)
+                          .most_common())
         resumed = [t.final_at for t in tasks
                    if t.final_at and t.final_at > fault["healed"] and t.status == "SUCCESS"]
         back = f"{min(resumed) - fault['healed']:.1f} s" if resumed else "never"
-        kinds = ", ".join(f"{k} x{n}" for w in after for k, n in w["kinds"].items())
-        print(f"  +{fault['struck'] - begin:6.1f} s {fault['name']}: {errors} errors over "
-              f"{span:.1f} s{' (' + kinds + ')' if kinds else ''}; next task done "
-              f"{back} after it was healed")
-    others = [w for w in windows if not any(f["struck"] - 0.5 <= w["start"]
-                                            <= f["healed"] + 10 for f in faults.log)]
-    for w in others:
-        print(f"  errors not near a fault at +{w['start'] - begin:.1f} s: {dict(w['kinds'])}")
+        took = fault["healed"] - fault["struck"]
+        print(f"  +{fault['struck'] - begin:6.1f} s {fault['name']}"
+              f"{f' (healed after {took:.1f} s)' if took else ''}: {len(mine)} errors{span}"
+              f"{' (' + kinds + ')' if kinds else ''}; next task done {back} after healing")
 
     print(f"lost tasks: {len(lost)} (not final after {args.drain:.0f} s of drain: "
           f"{len(left)}, live workers {len(live_workers)})")

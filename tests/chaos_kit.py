@@ -161,11 +161,11 @@ class Deployment:
         return [api.url for api in self.apis]
 
     def start(self, timeout: float = 120) -> Deployment:
+        for node in self.nodes:  # first: they start while the APIs do
+            node.start()
         for api in self.apis:
             api.data_dir.parent.mkdir(parents=True, exist_ok=True)
             api.start(wait_ready=False, timeout=timeout)
-        for node in self.nodes:
-            node.start()
         expected = sum(n.workers for n in self.nodes) if self.nodes else self.apis[0].workers
         deadline = time.monotonic() + timeout
         while len(self.worker_pids()) < expected:
@@ -193,15 +193,34 @@ class Deployment:
             return []
         return [pid for (pid,) in rows if alive(pid)]
 
-    def kill_worker(self, rng: random.Random) -> int | None:
-        """kill -9 one worker process (its supervisor restarts it); its pid."""
-        pids = self.worker_pids()
-        if not pids:
-            return None
-        pid = rng.choice(pids)
+    def busy_workers(self) -> dict[int, str]:
+        """Live worker pids that hold a running task: pid -> task id."""
+        try:
+            rows = self._query("SELECT id, lease_owner FROM tasks "
+                               "WHERE status = 'IN_PROGRESS' AND lease_owner IS NOT NULL")
+        except Exception:
+            return {}
+        busy = {}
+        for task_id, owner in rows:  # a worker's id is host:pid:nonce
+            pid = int(owner.rsplit(":", 2)[1])
+            if alive(pid):
+                busy[pid] = task_id
+        return busy
+
+    def kill_worker(self, rng: random.Random) -> tuple[int, str | None] | None:
+        """kill -9 one worker process, one in the middle of a task if any is (its
+        supervisor restarts it): its pid and that task's id."""
+        busy = self.busy_workers()
+        if busy:
+            pid = rng.choice(sorted(busy))
+        else:
+            pids = self.worker_pids()
+            if not pids:
+                return None
+            pid = rng.choice(pids)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        return pid
+        return pid, busy.get(pid)
 
     def kill_api(self, index: int = 0) -> None:
         """kill -9 an API process (on SQLite, the one server with its workers)."""
