@@ -154,6 +154,13 @@ def main() -> int:
             run.wait()
         rss_end = rss_mib(deployment)
         counts, live = final_check(deployment, args.drain)
+        hooked = [task_id for (task_id,) in deployment._query(
+            "SELECT task_id FROM task_webhooks")]
+        deadline = time.monotonic() + 120  # deliveries may still be on their way
+        while time.monotonic() < deadline and not all(map(receiver.completed, hooked)):
+            time.sleep(1)
+        receiver.lost = [t for t in hooked if not receiver.completed(t)]
+        receiver.hooked = len(hooked)
         return report(args, runs, prefix, baseline, rss_start, rss_end, counts, live,
                       receiver)
     finally:
@@ -195,9 +202,10 @@ def report(args, runs, prefix, baseline, rss_start, rss_end, counts, live, recei
     waiting = (counts.get("QUEUED", 0) + counts.get("IN_PROGRESS", 0))
     lost = waiting if not live else 0
     print(f"tasks: {counts}; live workers {live}; lost {lost}")
-    print(f"webhooks received: {sum(len(v) for v in receiver.received.values())} "
-          f"(duplicates {receiver.duplicates}); machine load {os.getloadavg()[0]:.1f}")
-    return 1 if failures or lost or waiting else 0
+    print(f"webhook deliveries lost: {len(receiver.lost)} of {receiver.hooked} tasks with "
+          f"a webhook (duplicates received {receiver.duplicates}); machine load "
+          f"{os.getloadavg()[0]:.1f}")
+    return 1 if failures or lost or waiting or receiver.lost else 0
 
 
 if __name__ == "__main__":
