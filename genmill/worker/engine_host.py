@@ -59,6 +59,17 @@ def resolve_inputs(job: dict[str, Any], storage: Storage, settings: Settings) ->
     return Inputs(files)
 
 
+def _send(conn, message: tuple) -> None:
+    """Send to the worker; if it is gone (killed: the pipe is broken), stop at once.
+    The kernel's death signal follows anyway, but only after the pipe breaks: without
+    this, the run went on into the error path and printed a traceback per killed worker
+    (seen in bench/chaos.py's logs)."""
+    try:
+        conn.send(message)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        os._exit(0)
+
+
 def engine_host_main(conn, cancel_event, settings: Settings) -> None:
     # If the worker is killed (even by SIGKILL), take this process with it.
     die_with_parent(signal.SIGKILL)
@@ -85,7 +96,7 @@ def engine_host_main(conn, cancel_event, settings: Settings) -> None:
             now = time.monotonic()
             if percent != _last[1] and now - _last[0] >= _PROGRESS_INTERVAL:
                 _last[0], _last[1] = now, percent
-                conn.send(("progress", fraction, text))
+                _send(conn, ("progress", fraction, text))
 
         try:
             spec = registry.resolve(job["model"])
@@ -103,24 +114,24 @@ def engine_host_main(conn, cancel_event, settings: Settings) -> None:
             names = engines[spec.id].run(params, inputs, ctx)
             if cancel_event.is_set():
                 raise Canceled()
-            conn.send(("done", list(names)))
+            _send(conn, ("done", list(names)))
         except Canceled:
-            conn.send(("canceled",))
+            _send(conn, ("canceled",))
         except InputError as exc:
-            conn.send(("failed", str(exc)))
+            _send(conn, ("failed", str(exc)))
         except Exception as exc:  # an engine bug must not take the worker down
             if not Path(job["output_dir"]).is_dir():
                 # The task was deleted under the engine (its staging dir went with it).
-                conn.send(("canceled",))
+                _send(conn, ("canceled",))
                 continue
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-                conn.send(("failed", NO_SPACE))
+                _send(conn, ("failed", NO_SPACE))
                 continue
             log.error("task %s: engine failed\n%s", job["task_id"], traceback.format_exc(),
                       extra={"task_id": job["task_id"]})
             first_line = (str(exc).strip().splitlines() or [""])[0][:300]
             reason = f"the model failed: {type(exc).__name__}"
-            conn.send(("failed", f"{reason}: {first_line}" if first_line else reason))
+            _send(conn, ("failed", f"{reason}: {first_line}" if first_line else reason))
 
 
 class EngineHost:
