@@ -45,7 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="genmill", version=__version__, description=DESCRIPTION,
                   docs_url=None, redoc_url=None)
     app.state.components = parts
-    app.state.event_hubs = EventHubs(parts.events, settings.events_poll_interval)
+    app.state.event_hubs = EventHubs(parts.events, settings.events_poll_interval,
+                                     settings.events_keepalive)
     install_error_handlers(app, settings.max_body_bytes)
     siray_router, status_routes = siray.build_routes(parts.registry, parts)
     app.include_router(siray_router)
