@@ -20,6 +20,7 @@ from genmill.api.auth import owner
 from genmill.api.deps import public_base
 from genmill.api.errors import ApiError
 from genmill.api.event_hub import END, KEEPALIVE, OVERFLOW, EventHubs, Subscription
+from genmill.api.middleware import BODY_SEND
 from genmill.api.siray import status_document
 from genmill.components import Components
 from genmill.domain import Status, TaskEvent
@@ -80,11 +81,20 @@ class EventRenderer:
         self.parts = parts
         self.base = base
 
+    def text(self, event: TaskEvent) -> bytes | None:
+        """The event's text if it needs no database read (else None: `render`)."""
+        if event.status is Status.QUEUED:
+            pending = _POSITIONS.get((asyncio.get_running_loop(), event.seq))
+            if pending is None or not pending.done() or pending.exception() is not None:
+                return None
+            return _event_text(event, self.base, pending.result())
+        key = (event.seq, self.base, None)
+        return _TEXTS.get(key) or _event_text(event, self.base, None)
+
     async def render(self, event: TaskEvent) -> bytes:
         position = None
         if event.status is Status.QUEUED:
-            loop = asyncio.get_running_loop()
-            key = (loop, event.seq)
+            key = (asyncio.get_running_loop(), event.seq)
             pending = _POSITIONS.get(key)
             if pending is None:
                 if len(_POSITIONS) >= _POSITIONS_KEPT:
@@ -98,14 +108,28 @@ class EventRenderer:
 KEEPALIVE_TEXT = b": keep-alive\n\n"
 
 
-class EventStreamResponse(StreamingResponse):
-    """An event stream sent straight to the ASGI server. Unlike StreamingResponse it runs
-    no task group per chunk's worth of waiting: a single task waits for the client to
-    hang up and then ends the subscription, which ends the stream."""
+class Replay:
+    """What a stream sends before the live events: `chunks` yields them and leaves in
+    `sent` the number of the last one, and in `done` whether the stream ends there."""
 
-    def __init__(self, chunks: AsyncIterator[bytes], sub: Subscription) -> None:
+    def __init__(self) -> None:
+        self.sent = 0
+        self.done = False
+
+
+class EventStreamResponse(StreamingResponse):
+    """An event stream sent straight to the ASGI server: the replay, then every batch
+    of live events the hub hands out, as one chunk. This is the fan-out's hot path (one
+    pass per stream per change), so it runs no task group (StreamingResponse's), no
+    generator per event, and sends the body past genmill's own middleware, whose send
+    wrappers look only at the response start (`middleware.BODY_SEND`). A single task per
+    stream waits for the client to hang up and then ends the subscription."""
+
+    def __init__(self, sub: Subscription, renderer: EventRenderer, replay: Replay,
+                 chunks: AsyncIterator[bytes], final_ends: bool) -> None:
         super().__init__(chunks, media_type="text/event-stream", headers=_HEADERS)
-        self.sub = sub
+        self.sub, self.renderer, self.replay = sub, renderer, replay
+        self.final_ends = final_ends
 
     async def __call__(self, scope, receive, send) -> None:
         async def until_disconnect() -> None:
@@ -117,8 +141,11 @@ class EventStreamResponse(StreamingResponse):
         try:
             await send({"type": "http.response.start", "status": self.status_code,
                         "headers": self.raw_headers})
+            send = scope.get(BODY_SEND, send)
             async for chunk in self.body_iterator:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if not self.replay.done:
+                await self._live(send)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except Exception:
             if not watcher.done():  # a failed send to a client still there is a bug
@@ -128,31 +155,30 @@ class EventStreamResponse(StreamingResponse):
             self.sub.close()
             await self.body_iterator.aclose()  # type: ignore[attr-defined]
 
-
-async def _live(sub: Subscription, renderer: EventRenderer, sent: int,
-                final_ends: bool) -> AsyncIterator[bytes]:
-    """Live events after `sent`, each batch the hub handed out in one chunk, keep-alive
-    comments when the hub says so. Ends when the hub ends the subscription (overflow: the
-    client reconnects with its last id and replays; shutdown; a deleted task) or, with
-    `final_ends`, after a final event."""
-    while True:
-        items = await sub.take()
-        out, ended = [], False
-        for item in items:
-            if item is KEEPALIVE:
-                out.append(KEEPALIVE_TEXT)
-            elif item is END or item is OVERFLOW:
-                ended = True
-            elif item.seq > sent:  # type: ignore[union-attr]
-                out.append(await renderer.render(item))  # type: ignore[arg-type]
-                sent = item.seq  # type: ignore[union-attr]
-                if final_ends and item.status.is_final:  # type: ignore[union-attr]
+    async def _live(self, send) -> None:
+        """Live events after the replay, keep-alive comments when the hub says so, until
+        the hub ends the subscription (an overflow: the client reconnects with its last
+        id and replays; shutdown; a deleted task) or, for a task's stream, a final event."""
+        sub, renderer, sent = self.sub, self.renderer, self.replay.sent
+        while True:
+            out, ended = [], False
+            for item in await sub.take():
+                if item is KEEPALIVE:
+                    out.append(KEEPALIVE_TEXT)
+                elif item is END or item is OVERFLOW:
                     ended = True
-                    break
-        if out:
-            yield b"".join(out)
-        if ended:
-            return
+                elif item.seq > sent:  # type: ignore[union-attr]
+                    event: TaskEvent = item  # type: ignore[assignment]
+                    out.append(renderer.text(event) or await renderer.render(event))
+                    sent = event.seq
+                    if self.final_ends and event.status.is_final:
+                        ended = True
+                        break
+            if out:
+                await send({"type": "http.response.body", "body": b"".join(out),
+                            "more_body": True})
+            if ended:
+                return
 
 
 def build_router(parts: Components, hubs: EventHubs) -> APIRouter:
@@ -170,6 +196,7 @@ def build_router(parts: Components, hubs: EventHubs) -> APIRouter:
         await asyncio.to_thread(parts.service.get, who, task_id)  # 404 unless the caller's
         renderer = EventRenderer(parts, public_base(request))
         sub = await hub().subscribe(task_id=task_id)
+        replay = Replay()
 
         async def stream() -> AsyncIterator[bytes]:
             if after is None:
@@ -179,16 +206,15 @@ def build_router(parts: Components, hubs: EventHubs) -> APIRouter:
             else:
                 backlog = await asyncio.to_thread(parts.events.of_task, task_id, after,
                                                   sub.cursor)
-            sent = after or 0
+            replay.sent = after or 0
             for event in backlog:
                 yield await renderer.render(event)
-                sent = event.seq
+                replay.sent = event.seq
                 if event.status.is_final:
+                    replay.done = True
                     return
-            async for chunk in _live(sub, renderer, sent, final_ends=True):
-                yield chunk
 
-        return EventStreamResponse(stream(), sub)
+        return EventStreamResponse(sub, renderer, replay, stream(), final_ends=True)
 
     @router.get("/v1/events", response_class=StreamingResponse, responses=_EVENT_STREAM,
                 summary="Follow all of the caller's tasks as server-sent events (genmill "
@@ -202,19 +228,19 @@ def build_router(parts: Components, hubs: EventHubs) -> APIRouter:
         who, after = owner(request), last_event_id(request)
         renderer = EventRenderer(parts, public_base(request))
         sub = await hub().subscribe(owner=who)
+        replay = Replay()
+        replay.sent = after if after is not None else sub.cursor
 
         async def stream() -> AsyncIterator[bytes]:
-            sent = after if after is not None else sub.cursor
-            while after is not None and sent < sub.cursor:
-                page = await asyncio.to_thread(parts.events.of_owner, who, sent, sub.cursor)
+            while after is not None and replay.sent < sub.cursor:
+                page = await asyncio.to_thread(parts.events.of_owner, who, replay.sent,
+                                               sub.cursor)
                 if not page:
                     break
                 for event in page:
                     yield await renderer.render(event)
-                    sent = event.seq
-            async for chunk in _live(sub, renderer, sent, final_ends=False):
-                yield chunk
+                    replay.sent = event.seq
 
-        return EventStreamResponse(stream(), sub)
+        return EventStreamResponse(sub, renderer, replay, stream(), final_ends=False)
 
     return router
