@@ -281,7 +281,8 @@ def watch_shutdown(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]
             continue  # SIG_DFL / SIG_IGN: the process ends without waiting on streams
 
         def chained_signal(signum: int, frame, previous=previous) -> None:
-            loop.call_soon_threadsafe(fire)
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(fire)
             previous(signum, frame)
         try:
             signal.signal(sig, chained_signal)
