@@ -39,15 +39,24 @@ def _migrate(parts) -> None:
 
 
 def _check_models(settings: Settings) -> None:
-    """A bad models file stops the start, with the file, entry and key named."""
+    """A bad models file stops the start, with the file, entry and key named; so does a
+    model pinned to a GPU that none of this process's workers has."""
     from genmill.components import Components
     from genmill.engines.models_file import ModelsFileError
+    from genmill.worker import pools
 
     try:
-        Components(settings).registry.models()
+        registry = Components(settings).registry
+        registry.models()
     except ModelsFileError as exc:
         typer.echo(f"genmill: {exc}", err=True)
         raise typer.Exit(2) from None
+    gpus = pools.gpu_indexes(settings, registry)
+    unserved = pools.unserved_models(registry, gpus)
+    if unserved:
+        typer.echo(f"genmill: no worker here has the GPU of {', '.join(unserved)}: this "
+                   f"process's GPUs are {', '.join(map(str, gpus))} (GENMILL_GPUS)", err=True)
+        raise typer.Exit(2)
 
 
 DataDir = Annotated[Path | None, typer.Option(

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # torch is installed), "none": no GPU workers.
     gpus: Annotated[list[int] | None, NoDecode] = None
     model_idle_unload: float = Field(600.0, ge=0)  # seconds before an idle pipeline unloads
+    # A worker prefers tasks of the models it has loaded, but never past this many seconds
+    # of another task's wait (worker/affinity.py).
+    affinity_max_wait: float = Field(30.0, ge=0)
     worker_gpu: int | None = None  # set by the supervisor in a GPU worker's own settings
 
     @field_validator("api_keys", mode="before")

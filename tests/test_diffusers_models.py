@@ -18,7 +18,7 @@ pytest.importorskip("diffusers", reason="needs the diffusers extra")
 from siray import Siray  # noqa: E402
 
 from tests import tiny_pipelines  # noqa: E402
-from tests.conftest import KEYS, LiveServer, wait_final  # noqa: E402
+from tests.conftest import KEYS, LiveServer, wait_final, wait_for  # noqa: E402
 from tests.test_mesh_models import gltf_validator, validate_glb  # noqa: E402, F401
 
 IMAGES = "/v1/images/generations/async"
@@ -126,6 +126,8 @@ device = "cpu"
 num_inference_steps = 3
 width = 64
 height = 64
+[models.limits]
+steps = 40
 """
 
 
@@ -292,9 +294,10 @@ def test_a_hugging_face_repo_id_loads_from_the_local_cache(alice):
 
 
 def test_progress_rises_with_the_steps_and_cancel_stops_at_the_next_step(alice, live):
-    finish(alice, submit(alice, model="tiny/sd-t2i", prompt="warm", seed=1))
+    finish(alice, submit(alice, model="tiny/sd-oom", prompt="warm", seed=1))
     before = loads(live)
-    task_id = submit(alice, model="tiny/sd-t2i", prompt="slow", num_inference_steps=40)
+    task_id = submit(alice, model="tiny/sd-oom", prompt=tiny_pipelines.SLOW_PROMPT,
+                     num_inference_steps=40)
     seen: list[int] = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -310,9 +313,38 @@ def test_progress_rises_with_the_steps_and_cancel_stops_at_the_next_step(alice, 
     data = finish(alice, task_id)
     assert data["status"] == "FAILURE" and "cancel" in data["fail_reason"]
     # Stopped by the step callback, not by killing the engine: the next task needs no load.
-    after = finish(alice, submit(alice, model="tiny/sd-t2i", prompt="next", seed=2))
+    after = finish(alice, submit(alice, model="tiny/sd-oom", prompt="next", seed=2))
     assert after["status"] == "SUCCESS"
     assert loads(live) == before
+
+
+def test_readyz_and_genmill_models_say_which_worker_holds_which_model(alice, live):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    finish(alice, submit(alice, model="tiny/sd-t2i", prompt="x", seed=3))
+
+    def loaded() -> dict[str, list[str]]:
+        workers = httpx.get(live.url + "/readyz", timeout=30).json()["worker_devices"]
+        return {w["device"]: w["loaded"] for w in workers}
+
+    wait_for(lambda: "tiny/sd-t2i" in loaded().get("cpu", []), 20)
+    devices = loaded()
+    assert set(devices) == {"cpu", "cuda:0"}  # the CPU worker and GPU 0's
+    # Entries over the same weights share the load, so they count as loaded too.
+    assert {"tiny/sd-t2i", "tiny/sd-i2i"} <= set(devices["cpu"])
+    assert "tiny/sd-t2i" not in devices["cuda:0"]
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "genmill", "models", "--url", live.url, "--json"],
+        env={**os.environ, "GENMILL_API_KEY": KEYS["alice"]}, capture_output=True, text=True,
+        timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    by_id = {m["id"]: m for m in json.loads(listed.stdout)}
+    assert any(place.startswith("cpu on ") for place in by_id["tiny/sd-t2i"]["loaded_on"])
+    assert by_id["genmill/title-card-t2i"]["loaded_on"] == []
 
 
 def test_out_of_gpu_memory_fails_one_task_and_the_next_succeeds(alice, live):

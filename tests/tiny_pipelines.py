@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import shutil
+import time
 from pathlib import Path
 
 import torch
@@ -77,14 +78,24 @@ def save(pipe, folder: Path, hub_cache: Path | None = None, repo_id: str = "") -
 
 
 OOM_PROMPT = "simulate out of memory"
+SLOW_PROMPT = "slow steps"
 
 
 class OomOnPromptPipeline(StableDiffusionPipeline):
     """Stable Diffusion whose step callback raises CUDA's out-of-memory error at the second
     step when the prompt asks for it: the error a real GPU raises mid-run, injected from
-    the callback so genmill's handling runs on a CPU."""
+    the callback so genmill's handling runs on a CPU. With SLOW_PROMPT each step takes at
+    least 50 ms, as a real model's do, so that a poll can see progress between steps."""
 
     def __call__(self, *args, callback_on_step_end=None, **kwargs):
+        if SLOW_PROMPT in (kwargs.get("prompt") or ""):
+            chained_slow = callback_on_step_end
+
+            def slow_callback(pipe, step, timestep, tensors):
+                time.sleep(0.05)
+                return chained_slow(pipe, step, timestep, tensors) if chained_slow else tensors
+
+            callback_on_step_end = slow_callback
         if OOM_PROMPT in (kwargs.get("prompt") or ""):
             chained = callback_on_step_end
 

@@ -197,6 +197,21 @@ def models_of(response: httpx.Response) -> list[Model]:
     return [Model.from_wire(item) for item in data]
 
 
+def workers_of(response: httpx.Response) -> list[dict[str, Any]]:
+    """The workers /readyz lists: host, device and the models each holds loaded. A 503
+    ("not ready") lists those it has; a server without the list gives []."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise_for_error(response)
+        raise ProtocolError("/readyz did not answer JSON") from None
+    workers = body.get("worker_devices") if isinstance(body, dict) else None
+    if not isinstance(workers, list):
+        raise_for_error(response)
+        return []
+    return [w for w in workers if isinstance(w, dict)]
+
+
 EVENT_STREAM = "text/event-stream"
 RECONNECTS = 5  # consecutive failed connections before events() gives up
 

@@ -208,6 +208,10 @@ class AsyncClient:
     async def models(self) -> list[Model]:
         return _wire.models_of(await self._send(_wire.Call("GET", "/v1/models")))
 
+    async def workers(self) -> list[dict[str, Any]]:
+        """The live workers: host, device ("cpu", "cuda:0"), models they hold loaded."""
+        return _wire.workers_of(await self._send(_wire.Call("GET", "/readyz")))
+
     # -- outputs ----------------------------------------------------------------------
 
     async def download(self, task: Task | str, dest_dir: Path | str = ".", *,

@@ -207,6 +207,10 @@ class Client:
     def models(self) -> list[Model]:
         return _wire.models_of(self._send(_wire.Call("GET", "/v1/models")))
 
+    def workers(self) -> list[dict[str, Any]]:
+        """The live workers: host, device ("cpu", "cuda:0"), models they hold loaded."""
+        return _wire.workers_of(self._send(_wire.Call("GET", "/readyz")))
+
     # -- outputs ----------------------------------------------------------------------
 
     def download(self, task: Task | str, dest_dir: Path | str = ".", *,

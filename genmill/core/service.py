@@ -318,9 +318,9 @@ class TaskService:
     ) -> tuple[list[Task], int]:
         return self.store.list(owner, (page - 1) * page_size, page_size, statuses, kind, model)
 
-    def readiness(self, worker_freshness: float) -> tuple[bool, bool, int]:
-        """(the database answers, the storage answers, how many workers were seen in the
-        last N seconds)."""
+    def readiness(self, worker_freshness: float) -> tuple[bool, bool, list[dict]]:
+        """(the database answers, the storage answers, the workers seen in the last N
+        seconds: host, device and the models each holds loaded)."""
         try:
             self.storage.check()
             storage_ok = True
@@ -330,8 +330,8 @@ class TaskService:
         try:
             self.store.db.ping()
         except Exception:
-            return False, storage_ok, 0
-        return True, storage_ok, self.store.live_workers(worker_freshness)
+            return False, storage_ok, []
+        return True, storage_ok, self.store.worker_list(worker_freshness)
 
     # -- cancel and delete -----------------------------------------------------------
 

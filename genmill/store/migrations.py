@@ -187,6 +187,16 @@ def _v8_leases_and_timings(conn: Connection) -> None:
     create_timings(conn)
 
 
+def _v9_worker_devices(conn: Connection) -> None:
+    """What each worker serves on and which models it holds loaded (/readyz shows them).
+    A database made at version 1 by this code has the columns already."""
+    if "device" in {c["name"] for c in inspect(conn).get_columns("workers")}:
+        return
+    conn.exec_driver_sql("ALTER TABLE workers ADD COLUMN device VARCHAR(32) NOT NULL "
+                         "DEFAULT 'cpu'")
+    conn.exec_driver_sql("ALTER TABLE workers ADD COLUMN loaded JSON NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_task_counts),
@@ -196,6 +206,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (6, _v6_idempotency_keys),
     (7, _v7_task_deadline),
     (8, _v8_leases_and_timings),
+    (9, _v9_worker_devices),
 ]
 
 

@@ -95,6 +95,8 @@ workers = Table(
     Column("pid", Integer, nullable=False),
     Column("started_at", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
+    Column("device", String(32), nullable=False, default="cpu"),  # "cpu" or "cuda:N"
+    Column("loaded", JSON, nullable=False, default=list),  # models its engine host holds
 )
 
 # One row per change of a task that a client sees (status, progress, outputs), appended

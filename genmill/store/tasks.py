@@ -8,7 +8,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    Row,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from genmill.domain import Kind, Status, Task, TaskStatus
 from genmill.store.connector import Database
@@ -171,17 +182,25 @@ class TaskStore:
     # -- the queue -------------------------------------------------------------------
 
     def claim(self, worker_id: str, lease_seconds: float,
-              models: Sequence[str] | None = None) -> Task | None:
+              models: Sequence[str] | None = None, prefer: Sequence[str] = (),
+              fair_after: float = 30.0) -> Task | None:
         """Take the next queued task (highest priority, then oldest) and lease it; with
-        `models`, only a task for one of them (a worker pool's share of the queue)."""
+        `models`, only a task for one of them (a worker pool's share of the queue).
+
+        With `prefer` (the models a worker holds loaded), their tasks come first, except
+        that any task waiting longer than `fair_after` seconds comes before them all."""
         now = time.time()
+        order = [tasks.c.priority.desc(), tasks.c.seq]
+        if prefer:
+            order.insert(0, case((tasks.c.submit_time < now - fair_after, 0),
+                                 (tasks.c.model.in_(list(prefer)), 1), else_=2))
         # FOR UPDATE SKIP LOCKED on PostgreSQL (concurrent claimers skip each other's row);
         # SQLite renders no locking clause and its BEGIN IMMEDIATE serialises writers.
         next_task = (
             select(tasks.c.seq)
             .where(tasks.c.status == Status.QUEUED.value,
                    *([tasks.c.model.in_(list(models))] if models is not None else []))
-            .order_by(tasks.c.priority.desc(), tasks.c.seq)
+            .order_by(*order)
             .limit(1)
             .with_for_update(skip_locked=True)
             .scalar_subquery()
@@ -369,16 +388,19 @@ class TaskStore:
 
     # -- workers ---------------------------------------------------------------------
 
-    def worker_seen(self, worker_id: str, host: str, pid: int, started_at: float) -> None:
+    def worker_seen(self, worker_id: str, host: str, pid: int, started_at: float,
+                    device: str = "cpu", loaded: Sequence[str] = ()) -> None:
         now = time.time()
         with self.db.write() as conn:
             updated = conn.execute(
-                update(workers).where(workers.c.id == worker_id).values(last_seen=now)
+                update(workers).where(workers.c.id == worker_id)
+                .values(last_seen=now, loaded=list(loaded))
             ).rowcount
             if not updated:
                 conn.execute(
                     insert(workers).values(
-                        id=worker_id, host=host, pid=pid, started_at=started_at, last_seen=now
+                        id=worker_id, host=host, pid=pid, started_at=started_at, last_seen=now,
+                        device=device, loaded=list(loaded),
                     )
                 )
 
@@ -390,6 +412,18 @@ class TaskStore:
         """A supervisor saw one of its worker processes die without signing off."""
         with self.db.write() as conn:
             conn.execute(delete(workers).where(workers.c.host == host, workers.c.pid == pid))
+
+    def worker_list(self, within_seconds: float) -> list[dict]:
+        """The workers seen in the last N seconds: host, pid, device, loaded models."""
+        since = time.time() - within_seconds
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(workers.c.host, workers.c.pid, workers.c.device, workers.c.loaded)
+                .where(workers.c.last_seen >= since)
+                .order_by(workers.c.host, workers.c.device, workers.c.pid)
+            ).all()
+        return [{"host": host, "pid": pid, "device": device, "loaded": list(loaded or [])}
+                for host, pid, device, loaded in rows]
 
     def live_workers(self, within_seconds: float) -> int:
         since = time.time() - within_seconds
