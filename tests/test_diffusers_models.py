@@ -24,8 +24,19 @@ from tests.test_mesh_models import gltf_validator, validate_glb  # noqa: E402, F
 IMAGES = "/v1/images/generations/async"
 
 
-def models_toml(sd_folder, oom_class: str, t2v_folder, svd_folder, shap_e_folder) -> str:
+def models_toml(sd_folder, oom_class: str, t2v_folder, svd_folder, shap_e_folder,
+                shap_e_i2i_folder) -> str:
     return f"""
+[[models]]
+id = "tiny/shap-e-i2i"
+engine = "diffusers"
+mode = "image-to-3d"
+source = "{shap_e_i2i_folder}"
+device = "cpu"
+[models.defaults]
+num_inference_steps = 2
+mesh_resolution = 24
+
 [[models]]
 id = "tiny/sd-gpu-pool"
 engine = "diffusers"
@@ -142,9 +153,10 @@ def weights(tmp_path_factory):
     t2v = tiny_pipelines.save(tiny_pipelines.text_to_video(), root / "tiny-t2v")
     svd = tiny_pipelines.save(tiny_pipelines.stable_video_diffusion(), root / "tiny-svd")
     shap_e = tiny_pipelines.save(tiny_pipelines.shap_e(), root / "tiny-shap-e")
+    shap_e_i2i = tiny_pipelines.save(tiny_pipelines.shap_e_img2img(), root / "tiny-shap-e-i2i")
     models = root / "models.toml"
     models.write_text(models_toml(folder, "tests.tiny_pipelines:OomOnPromptPipeline", t2v, svd,
-                                  shap_e))
+                                  shap_e, shap_e_i2i))
     return {"folder": folder, "hub": root / "hub", "models": models}
 
 
@@ -422,6 +434,24 @@ def test_shap_e_makes_a_valid_glb_stl_and_preview(alice, gltf_validator, tmp_pat
     stl = trimesh.load(io.BytesIO(output(alice, data, 1)), file_type="stl")
     assert len(stl.faces) > 0 and stl.is_watertight
     assert Image.open(io.BytesIO(output(alice, data, 2))).size == (384, 384)
+
+
+def test_shap_e_image_to_3d_makes_a_valid_glb(alice, gltf_validator, tmp_path):  # noqa: F811
+    response = alice.post("/v1/3d/generations", json={
+        "model": "tiny/shap-e-i2i", "image": data_url(Image.new("RGB", (48, 48), (200, 40, 40))),
+        "seed": 3})
+    assert response.status_code == 200, response.text
+    data = wait_final(alice, f"/v1/3d/generations/{response.json()['task_id']}", timeout=300)
+    assert data["status"] == "SUCCESS", data
+    assert [url.rsplit("/", 1)[1] for url in data["outputs"]] == [
+        "model.glb", "model.stl", "preview.png"]
+    glb = tmp_path / "model.glb"
+    glb.write_bytes(output(alice, data, 0))
+    report = validate_glb(gltf_validator, glb)
+    assert report["errors"] == 0, report["messages"]
+    # Without its input image the image-to-3D model refuses the task, naming the field.
+    refused = alice.post("/v1/3d/generations", json={"model": "tiny/shap-e-i2i", "seed": 3})
+    assert refused.status_code == 400 and "image" in refused.text
 
 
 def test_the_siray_sdk_runs_a_diffusers_model(live):

@@ -70,7 +70,9 @@ def as_kind(kind: Kind | str) -> Kind:
 
 
 def submit_call(kind: Kind | str, model: str, prompt: str | None, image: ImageInput | None,
-                images: list[ImageInput] | None, params: dict[str, Any]) -> Call:
+                images: list[ImageInput] | None, params: dict[str, Any],
+                webhook: str | None = None,
+                webhook_events_filter: list[str] | None = None) -> Call:
     body: dict[str, Any] = {"model": model}
     if prompt is not None:
         body["prompt"] = prompt
@@ -79,6 +81,10 @@ def submit_call(kind: Kind | str, model: str, prompt: str | None, image: ImageIn
     if images:
         body["images"] = [image_value(item) for item in images]
     body.update(params)
+    if webhook is not None:
+        body["webhook"] = webhook
+    if webhook_events_filter is not None:
+        body["webhook_events_filter"] = list(webhook_events_filter)
     return Call("POST", SUBMIT_PATHS[as_kind(kind)], json=body)
 
 

@@ -27,6 +27,7 @@ from genmill.store.idempotency import IdempotencyClaim
 from genmill.store.idempotency import claim as claim_key
 from genmill.store.schema import task_counts, tasks, workers
 from genmill.store.status_memo import StatusMemo
+from genmill.store.webhooks import WebhookSettings, save_settings
 
 _COLUMNS = [c for c in tasks.c if c.name != "seq"]
 _FIELDS = [c.name for c in _COLUMNS]
@@ -100,11 +101,13 @@ class TaskStore:
     # -- submit and read -------------------------------------------------------------
 
     def insert(self, task: Task, max_unfinished: int = 0,
-               idempotency: IdempotencyClaim | None = None) -> bool:
+               idempotency: IdempotencyClaim | None = None,
+               webhook: WebhookSettings | None = None) -> bool:
         """Store a new task. With `max_unfinished` > 0, only while its owner has fewer
         tasks waiting or running: False, and nothing stored, when it has that many. With
         `idempotency`, only if its key is not claimed yet (else `AlreadyClaimed`, and
-        nothing is stored).
+        nothing is stored). `webhook` is stored in the same transaction, so no change
+        of the task can happen before its webhook is known.
 
         The count and the insert are one step. Concurrent inserts of one owner take
         turns (`Database.serialize_owner`), so each counts the ones committed before it.
@@ -117,6 +120,8 @@ class TaskStore:
             if idempotency is not None:
                 claim_key(conn, idempotency, task.id)
             conn.execute(insert(tasks).values(**_task_to_values(task)))
+            if webhook is not None:
+                save_settings(conn, task.id, webhook)
             if task.status == Status.QUEUED:
                 self.db.notify_new_work(conn)
         return True
