@@ -204,3 +204,34 @@ def test_readyz_names_a_storage_that_is_down(make_server, tmp_path, seaweed):
                                             "image": inline})
         assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
         assert client.get("/api/v1/tasks").json()["data"]["total"] == 0
+
+
+def test_a_commit_held_up_by_a_stalled_s3_keeps_its_lease(make_server, tmp_path, seaweed,
+                                                           new_database):
+    """S3 stalls (SIGSTOP) for several lease periods while a run's outputs are being
+    uploaded: the worker keeps the lease meanwhile, so the task is not re-queued and run
+    a second time (found by bench/chaos.py); it ends SUCCESS on its first attempt."""
+    import os
+    import signal
+    import time
+
+    from tests.conftest import wait_for
+
+    server, _ = s3_server(make_server, seaweed, new_database(), tmp_path)  # lease 3 s
+    with server.client() as client:
+        task_id = client.post(IMAGES, json={"model": "test/steps-t2i", "steps": 4,
+                                            "step_ms": 250}).json()["task_id"]
+        wait_for(lambda: client.get(f"{IMAGES}/{task_id}").json()["data"]["status"]
+                 == "IN_PROGRESS", timeout=60)
+        os.killpg(seaweed.process.pid, signal.SIGSTOP)  # the run ends while S3 stalls
+        try:
+            time.sleep(12)
+            assert client.get(f"{IMAGES}/{task_id}").json()["data"]["status"] \
+                == "IN_PROGRESS"
+        finally:
+            os.killpg(seaweed.process.pid, signal.SIGCONT)
+        done = wait_final(client, f"{IMAGES}/{task_id}", timeout=60)
+        assert done["status"] == "SUCCESS", done
+        task = client.get(f"/v1/tasks/{task_id}").json()["data"]
+    assert task["attempts"] == 1, task
+    assert "lease expired" not in server.log()

@@ -17,6 +17,7 @@ import os
 import secrets
 import signal
 import socket
+import threading
 import time
 from typing import Any
 
@@ -249,7 +250,8 @@ class Runner:
         kind = message[0]
         if kind == "done":
             try:
-                self.storage.commit(task.id, staging, message[1])
+                self._holding_lease(task, lambda: self.storage.commit(task.id, staging,
+                                                                      message[1]))
             except (OSError, ValueError) as exc:
                 log.error("task %s: could not store outputs: %s", task.id, exc,
                           extra={"task_id": task.id})
@@ -273,6 +275,38 @@ class Runner:
             self._end(task, Status.FAILURE, reason="canceled")
         else:
             self._end(task, Status.FAILURE, reason=message[1])
+
+    def _holding_lease(self, task: Task, work):
+        """Run `work` in a thread while this one keeps renewing the task's lease.
+
+        A commit to S3 can take long (a big video) or hang (the S3 server stalled): the
+        lease used to run out meanwhile, the reaper re-queued the task and another
+        worker ran it again while this one was still uploading the first run's outputs
+        (found by bench/chaos.py stopping S3 for 20 s)."""
+        outcome: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                outcome["value"] = work()
+            except BaseException as exc:  # re-raised in this thread below
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=target, name="genmill-commit", daemon=True)
+        thread.start()
+        lease_every = self.settings.lease_seconds / 3
+        while not self._join(thread, lease_every):
+            try:
+                self.store.renew(task.id, self.id, self.settings.lease_seconds)
+            except StoreUnavailable:
+                pass  # the supervisor does not reap through an outage; the next try may
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("value")
+
+    @staticmethod
+    def _join(thread: threading.Thread, seconds: float) -> bool:
+        thread.join(seconds)
+        return not thread.is_alive()
 
     def _end(self, task: Task, status: Status, reason: str) -> None:
         self.storage.discard_staging(task.id)
