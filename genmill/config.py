@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     # torch is installed), "none": no GPU workers.
     gpus: Annotated[list[int] | None, NoDecode] = None
     model_idle_unload: float = Field(600.0, ge=0)  # seconds before an idle pipeline unloads
+    # Relay tasks (models served by another backend) one relay runner keeps in flight.
+    relay_concurrency: int = Field(256, ge=1, le=100_000)
     worker_gpu: int | None = None  # set by the supervisor in a GPU worker's own settings
 
     @field_validator("api_keys", mode="before")

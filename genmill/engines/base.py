@@ -105,8 +105,10 @@ class ModelSpec:
     name: str = ""
     description: str = ""
     time_limit: float = 600.0  # seconds a single run may take
-    # Which worker pool runs it: "cpu" (the --workers processes) or "gpu" (one per GPU).
+    # Which worker pool runs it: "cpu" (the --workers processes), "gpu" (one per GPU) or
+    # "relay" (the relay runner, which waits on another server: engines/relays/).
     device: str = "cpu"
+    relay: Any = None  # for device "relay": the upstream it relays to (relays.upstream.Relay)
 
     @property
     def kind(self) -> Kind:

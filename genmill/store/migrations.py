@@ -187,6 +187,13 @@ def _v8_leases_and_timings(conn: Connection) -> None:
     create_timings(conn)
 
 
+def _v9_relay_jobs(conn: Connection) -> None:
+    """Upstream task ids of relay tasks (store/relays.py), kept across restarts."""
+    from genmill.store.relays import relay_jobs
+
+    relay_jobs.create(conn)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_task_counts),
@@ -196,6 +203,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (6, _v6_idempotency_keys),
     (7, _v7_task_deadline),
     (8, _v8_leases_and_timings),
+    (9, _v9_relay_jobs),
 ]
 
 

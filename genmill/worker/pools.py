@@ -4,6 +4,9 @@ rest, so a title card never waits behind a minute-long diffusion run.
 A GPU worker sees only its GPU (CUDA_VISIBLE_DEVICES, set before its engine host starts
 and imports torch). Where there are no GPU workers, the CPU workers serve every model
 (a models-file entry with `device = "auto"` then runs on the CPU).
+
+Relay models (device "relay": another server does the work) are the relay runner's
+alone (worker/relay_runner.py): no CPU or GPU worker waits on an upstream.
 """
 
 from __future__ import annotations
@@ -51,9 +54,16 @@ def claimable_models(settings: Settings, registry: Registry) -> list[str] | None
     wants_gpu = [spec.id for spec in registry.models() if spec.device == "gpu"]
     if settings.worker_gpu is not None:
         return wants_gpu
-    if wants_gpu and settings.gpus:
-        return [spec.id for spec in registry.models() if spec.device != "gpu"]
+    relayed = relay_models(registry)
+    if (wants_gpu and settings.gpus) or relayed:
+        skipped = {*relayed, *(wants_gpu if settings.gpus else [])}
+        return [spec.id for spec in registry.models() if spec.id not in skipped]
     return None
+
+
+def relay_models(registry: Registry) -> list[str]:
+    """The models the relay runner serves; none: no relay runner is started."""
+    return [spec.id for spec in registry.models() if spec.device == "relay"]
 
 
 def pin_to_gpu(settings: Settings) -> None:
