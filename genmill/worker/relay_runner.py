@@ -29,7 +29,7 @@ from genmill.components import Components
 from genmill.config import Settings
 from genmill.domain import Status, Task
 from genmill.engines.base import InputError
-from genmill.engines.relays.upstream import Relay, UpstreamUnavailable
+from genmill.engines.relays.upstream import Relay, UpstreamError, UpstreamUnavailable
 from genmill.lifetime import ParentWatch, die_with_parent
 from genmill.logs import setup_logging
 from genmill.store import relays as relay_jobs
@@ -166,6 +166,8 @@ class RelayRunner:
                 await self._fail(task, str(exc))
             except InputError as exc:
                 await self._fail(task, str(exc))
+            except UpstreamError as exc:  # e.g. the key's variable is not set
+                await self._fail(task, relay.redact(f"{relay.upstream}: {exc}"))
             except asyncio.CancelledError:
                 asyncio.current_task().uncancel()
                 reason = self.stop_reason.get(task.id, "shutdown")
@@ -251,7 +253,7 @@ class RelayRunner:
             try:
                 stopped = relay.can_cancel and await asyncio.wait_for(
                     relay.cancel(self.http, upstream_id), 10)
-            except (UpstreamUnavailable, TimeoutError):
+            except (UpstreamUnavailable, UpstreamError, TimeoutError):
                 stopped = False
             if not stopped:
                 reason += (f"; {relay.upstream} could not cancel its task {upstream_id}: "
