@@ -261,6 +261,19 @@ class TaskStore:
             )
         return result.rowcount > 0
 
+    def set_progress_many(self, progress: dict[str, int], worker_id: str) -> None:
+        """Several tasks' progress in one transaction (the relay runner's, once a second)."""
+        if not progress:
+            return
+        statement = (update(tasks)
+                     .where(tasks.c.id == bindparam("task_id"), tasks.c.lease_owner == worker_id,
+                            tasks.c.status == Status.IN_PROGRESS.value,
+                            tasks.c.progress <= bindparam("percent"))
+                     .values(progress=bindparam("percent")))
+        with self.db.write() as conn:
+            conn.execute(statement, [{"task_id": task_id, "percent": percent}
+                                     for task_id, percent in progress.items()])
+
     def finish(
         self,
         task_id: str,

@@ -4,7 +4,8 @@ A relay task waits on another server, so it must not hold a CPU or GPU worker. T
 supervisor starts one relay runner when the registry has relay models (device "relay");
 it claims only their tasks (the CPU workers never do, worker/pools.py) and keeps up to
 `GENMILL_RELAY_CONCURRENCY` of them in flight as coroutines (worker/relay_task.py). One
-UPDATE a second renews every lease it holds and reports cancels; database calls go to a
+UPDATE a second renews every lease it holds and reports cancels, and one transaction
+writes the progress that changed since; other database calls go to a
 small thread pool. On shutdown its tasks go back to the queue, with their upstream ids
 kept (store/relays.py), so the next claim resumes polling instead of submitting again.
 """
@@ -60,6 +61,7 @@ class RelayRunner:
         self.running: dict[str, asyncio.Task] = {}
         self.stop_reason: dict[str, str] = {}  # task id -> "canceled" | "lost" | "shutdown"
         self.upstream_of: dict[str, str] = {}
+        self.progress: dict[str, int] = {}  # written with the next lease renewal
         self.started_at = time.time()
         self.threads = ThreadPoolExecutor(8, thread_name_prefix="genmill-relay-db")
         self.http: httpx.AsyncClient | None = None
@@ -142,6 +144,13 @@ class RelayRunner:
                 states = await asyncio.get_running_loop().run_in_executor(
                     self.threads, self.store.renew_many, held, self.id,
                     self.settings.lease_seconds)
+                progress, self.progress = self.progress, {}
+                try:
+                    await asyncio.get_running_loop().run_in_executor(
+                        self.threads, self.store.set_progress_many, progress, self.id)
+                except StoreUnavailable:
+                    self.progress = {**progress, **self.progress}
+                    raise
             except StoreUnavailable:
                 continue  # the relays go on; the next round tries again
             for task_id, state in states.items():
@@ -192,6 +201,7 @@ class RelayRunner:
             self.running.pop(task.id, None)
             self.stop_reason.pop(task.id, None)
             self.upstream_of.pop(task.id, None)
+            self.progress.pop(task.id, None)
 
     async def _relay(self, task: Task, relay: Relay) -> None:
         http = self.http
@@ -212,7 +222,7 @@ class RelayRunner:
         self.upstream_of[task.id] = upstream_id
 
         async def progress(percent: int) -> None:
-            await self._db(self.store.set_progress, task.id, self.id, percent, "")
+            self.progress[task.id] = percent
 
         poll = await follow(task, relay, http, upstream_id, progress)
         await self._copy_outputs(task, relay, poll.outputs)
