@@ -17,7 +17,7 @@ import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 
@@ -67,7 +67,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._()+-]+")
 
 def output_name(url: str, index: int, content_type: str, taken: set[str]) -> str:
     """A safe, unique file name for the index-th output: the URL's own, where it has one."""
-    name = _UNSAFE.sub("-", unquote(urlsplit(url).path.rsplit("/", 1)[-1])).strip("-.")
+    parts = urlsplit(url)
+    named = parse_qs(parts.query).get("filename")  # ComfyUI's /view?filename=...
+    base = named[0] if named else parts.path.rsplit("/", 1)[-1]
+    name = _UNSAFE.sub("-", unquote(base)).strip("-.")
     if "." not in name:
         extension = mimetypes.guess_extension(content_type.split(";")[0].strip()) or ".bin"
         name = f"{name or 'output'}-{index + 1}{extension}"

@@ -31,6 +31,7 @@ KINDS: dict[str, str] = {
     "diffusers": "genmill.engines.diffusers.kind:KIND",
     "siray": "genmill.engines.relays.siray:KIND",
     "moneyprinter": "genmill.engines.relays.moneyprinter:KIND",
+    "comfyui": "genmill.engines.relays.comfyui:KIND",
 }
 
 
