@@ -12,6 +12,7 @@ It runs workflows in ComfyUI's API format made of real ComfyUI node types: `Empt
 from __future__ import annotations
 
 import email.parser
+import email.policy
 import io
 import os
 import sys
@@ -114,7 +115,8 @@ class Comfy:
                     outputs[node_id] = {"images": saved}
                     values[node_id] = []
             except Exception as exc:
-                exc.node_type = kind  # type: ignore[attr-defined]
+                if not hasattr(exc, "node_type"):  # the node that failed, not its consumers
+                    exc.node_type = kind  # type: ignore[attr-defined]
                 raise
 
         for node_id, node in graph.items():
@@ -157,7 +159,7 @@ def build(root: Path, delay: float) -> Starlette:
     async def upload(request: Request) -> Response:
         body = await request.body()
         header = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
-        message = email.parser.BytesParser().parsebytes(header + body)
+        message = email.parser.BytesParser(policy=email.policy.default).parsebytes(header + body)
         for part in message.iter_parts():
             if part.get_param("name", header="content-disposition") == "image":
                 name = os.path.basename(part.get_filename() or "upload.png")
