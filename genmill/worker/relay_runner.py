@@ -137,8 +137,9 @@ class RelayRunner:
             try:
                 if time.monotonic() - last_seen > HEARTBEAT:
                     await asyncio.get_running_loop().run_in_executor(
-                        self.threads, self.store.worker_seen, self.id, socket.gethostname(),
-                        os.getpid(), self.started_at)
+                        self.threads, partial(self.store.worker_seen, self.id,
+                                              socket.gethostname(), os.getpid(),
+                                              self.started_at, device="relay"))
                     last_seen = time.monotonic()
                 held = list(self.running)
                 states = await asyncio.get_running_loop().run_in_executor(
