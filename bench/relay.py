@@ -66,8 +66,12 @@ def status_requests(server_url: str) -> int:
 
 
 def relay_cpu_seconds(data_dir: Path) -> float:
-    with sqlite3.connect(data_dir / "genmill.db") as conn:
-        (pid,) = conn.execute("SELECT pid FROM workers WHERE id LIKE '%:relay-%'").fetchone()
+    row = None
+    while row is None:  # the relay runner signs in once it runs
+        with sqlite3.connect(data_dir / "genmill.db") as conn:
+            row = conn.execute("SELECT pid FROM workers WHERE id LIKE '%:relay-%'").fetchone()
+        time.sleep(0.2)
+    (pid,) = row
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 

@@ -133,7 +133,6 @@ class RelayRunner:
         """Renew every held lease once a second; act on cancels and lost tasks."""
         last_seen = 0.0
         while True:
-            await asyncio.sleep(RENEW_INTERVAL)
             try:
                 if time.monotonic() - last_seen > HEARTBEAT:
                     await asyncio.get_running_loop().run_in_executor(
@@ -152,8 +151,11 @@ class RelayRunner:
                 except StoreUnavailable:
                     self.progress = {**progress, **self.progress}
                     raise
-            except StoreUnavailable:
-                continue  # the relays go on; the next round tries again
+            except Exception as exc:  # the relays go on; the next round tries again
+                if not isinstance(exc, StoreUnavailable):
+                    log.exception("relay runner: renewing leases failed")
+                await asyncio.sleep(RENEW_INTERVAL)
+                continue
             for task_id, state in states.items():
                 reason = None if state.held and not state.cancel_requested else (
                     "canceled" if state.held else "lost")
@@ -161,6 +163,7 @@ class RelayRunner:
                 if reason and coroutine is not None and task_id not in self.stop_reason:
                     self.stop_reason[task_id] = reason
                     coroutine.cancel()
+            await asyncio.sleep(RENEW_INTERVAL)
 
     # -- one task --------------------------------------------------------------------
 
