@@ -87,7 +87,9 @@ class RelayRunner:
     async def serve(self) -> None:
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True,
-            limits=httpx.Limits(max_connections=128, max_keepalive_connections=128))
+            # httpcore scans every pooled connection on each request: a small pool
+            # keeps a poll cheap, and 32 connections carry hundreds of polls a second.
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
         models = list(self.relays)
         keeper = asyncio.create_task(self._keep_leases())
         log.info("relay runner %s ready: %d model(s), up to %d tasks in flight", self.id,
