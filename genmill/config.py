@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     # A worker prefers tasks of the models it has loaded, but never past this many seconds
     # of another task's wait (worker/affinity.py).
     affinity_max_wait: float = Field(30.0, ge=0)
+    # Relay tasks (models served by another backend) one relay runner keeps in flight.
+    relay_concurrency: int = Field(256, ge=1, le=100_000)
     worker_gpu: int | None = None  # set by the supervisor in a GPU worker's own settings
 
     @field_validator("api_keys", mode="before")
