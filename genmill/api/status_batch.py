@@ -17,15 +17,18 @@ from genmill.domain import TaskStatus
 
 
 class StatusBatcher:
-    """Lives on one event loop (`for_loop` keeps one per loop)."""
+    """Lives on one event loop (`StatusBatchers` keeps one per loop)."""
 
     MAX_BATCH = 512  # ids per query: bounds one query's size under a burst
+    # Reads running at once. One at a time leaves the loop idle while it waits, but
+    # measured on 2 cores, 2 or 3 at once served fewer polls (3,900 -> 3,600 -> 3,100/s):
+    # smaller batches, more queries for the same polls.
+    IN_FLIGHT = 1
 
     def __init__(self, read: Callable[[list[str]], dict[str, TaskStatus]]) -> None:
         self._read = read
         self._waiting: dict[str, list[asyncio.Future]] = {}
-        self._draining = False
-        self._drainer: asyncio.Task | None = None  # held: the loop keeps tasks weakly
+        self._reads: set[asyncio.Task] = set()  # held: the loop keeps tasks weakly
 
     async def get(self, task_id: str) -> TaskStatus | None:
         loop = asyncio.get_running_loop()
@@ -35,30 +38,35 @@ class StatusBatcher:
             self._waiting[task_id] = [future]
         else:
             waiters.append(future)
-        if not self._draining:
-            self._draining = True
-            self._drainer = loop.create_task(self._drain(loop))
+        if len(self._reads) < self.IN_FLIGHT:
+            self._start(loop)
         return await future
 
-    async def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        read = loop.create_task(self._read_batch(loop, self._take()))
+        self._reads.add(read)
+        read.add_done_callback(self._done)
+
+    def _done(self, read: asyncio.Task) -> None:
+        self._reads.discard(read)
+        if self._waiting and len(self._reads) < self.IN_FLIGHT:
+            self._start(read.get_loop())
+
+    async def _read_batch(self, loop: asyncio.AbstractEventLoop,
+                          batch: dict[str, list[asyncio.Future]]) -> None:
         try:
-            while self._waiting:
-                batch = self._take()
-                try:
-                    found = await loop.run_in_executor(None, self._read, list(batch))
-                except Exception as exc:  # every poll of the batch answers the error
-                    for futures in batch.values():
-                        for future in futures:
-                            if not future.done():
-                                future.set_exception(exc)
-                    continue
-                for task_id, futures in batch.items():
-                    status = found.get(task_id)
-                    for future in futures:
-                        if not future.done():  # its request may have been cancelled
-                            future.set_result(status)
-        finally:
-            self._draining = False
+            found = await loop.run_in_executor(None, self._read, list(batch))
+        except Exception as exc:  # every poll of the batch answers the error
+            for futures in batch.values():
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(exc)
+            return
+        for task_id, futures in batch.items():
+            status = found.get(task_id)
+            for future in futures:
+                if not future.done():  # its request may have been cancelled
+                    future.set_result(status)
 
     def _take(self) -> dict[str, list[asyncio.Future]]:
         if len(self._waiting) <= self.MAX_BATCH:
