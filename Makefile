@@ -13,8 +13,9 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
+# The diffusers extra (torch, diffusers) too, so that the tests of real pipelines run.
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,diffusers]"
 	touch $@ $(VENV)/.installed-run
 
 # Where it listens and keeps its data come from the environment, as for `genmill serve`:

@@ -39,16 +39,26 @@ def _migrate(parts) -> None:
         parts.close()
 
 
-def _check_models(settings: Settings) -> None:
-    """A bad models file stops the start, with the file, entry and key named."""
+def _check_models(settings: Settings, with_workers: bool = True) -> None:
+    """A bad models file stops the start, with the file, entry and key named; so does a
+    model pinned to a GPU that none of this process's workers has (an API-only process
+    has none, and checks nothing of GPUs)."""
     from genmill.components import Components
     from genmill.engines.models_file import ModelsFileError
+    from genmill.worker import pools
 
     try:
-        Components(settings).registry.models()
+        registry = Components(settings).registry
+        registry.models()
     except ModelsFileError as exc:
         typer.echo(f"genmill: {exc}", err=True)
         raise typer.Exit(2) from None
+    gpus = pools.gpu_indexes(settings, registry) if with_workers else []
+    unserved = pools.unserved_models(registry, gpus)
+    if unserved:
+        typer.echo(f"genmill: no worker here has the GPU of {', '.join(unserved)}: this "
+                   f"process's GPUs are {', '.join(map(str, gpus))} (GENMILL_GPUS)", err=True)
+        raise typer.Exit(2)
 
 
 DataDir = Annotated[Path | None, typer.Option(
@@ -107,7 +117,7 @@ def serve(
     from genmill.lifetime import mark_server_process
     from genmill.worker.supervisor import Supervisor
 
-    _check_models(settings)
+    _check_models(settings, with_workers=settings.workers > 0)
     try:
         _migrate(Components(settings, pool_size=1))
         # uvicorn re-raises the SIGTERM it caught once it has stopped serving; with the

@@ -16,6 +16,7 @@ from genmill.config import Settings
 from genmill.core.keys import KeyRing
 from genmill.core.retention import RetentionSweeper
 from genmill.core.service import TaskService
+from genmill.core.webhooks import WebhookSecrets
 from genmill.engines.registry import Registry, build_registry
 from genmill.storage import Storage
 from genmill.storage.local import LocalStorage
@@ -73,7 +74,13 @@ class Components:
             max_attempts=settings.max_attempts,
             allow_private_fetch=settings.allow_private_fetch,
             max_pending_per_key=settings.max_pending_per_key,
+            webhook_secrets=self.webhook_secrets,
+            allow_private_webhooks=settings.allow_private_webhooks,
         )
+
+    @cached_property
+    def webhook_secrets(self) -> WebhookSecrets:
+        return WebhookSecrets(self.settings.webhook_secret, self.settings.webhook_secrets)
 
     @cached_property
     def retention(self) -> RetentionSweeper:

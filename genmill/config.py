@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -19,7 +19,9 @@ def _split_csv(value: object) -> object:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GENMILL_", extra="ignore")
+    # Errors never echo the value: API keys and webhook secrets are settings too.
+    model_config = SettingsConfigDict(env_prefix="GENMILL_", extra="ignore",
+                                      hide_input_in_errors=True)
 
     data_dir: Path = Path("./genmill-data")
     database_url: str = ""  # empty: SQLite file in the data dir
@@ -70,12 +72,28 @@ class Settings(BaseSettings):
 
     metrics_public: bool = False  # let /metrics answer without a key
 
+    # Webhooks (docs/webhooks.md). Signing secrets are "whsec_" + base64 (Standard
+    # Webhooks); one for every key, and/or per key name: "alice:whsec_…,bob:whsec_…".
+    webhook_secret: SecretStr | None = None
+    webhook_secrets: Annotated[dict[str, SecretStr], NoDecode] = {}
+    allow_private_webhooks: bool = False  # let webhooks reach loopback/private addresses
+    # Seconds before each attempt of a task.completed event, the first included; one
+    # attempt per entry. "0,0.2,0.2" makes tests quick.
+    webhook_retry_schedule: Annotated[list[float], NoDecode] = [
+        0, 5, 300, 1800, 7200, 18000, 36000, 36000]
+    webhook_timeout: float = Field(15.0, gt=0)  # seconds per attempt
+    webhook_receiver_concurrency: int = Field(4, ge=1)  # attempts in flight per host:port
+    webhook_poll_interval: float = Field(0.05, gt=0)  # how often the outbox is read
+
     # Models from a TOML file (docs/models.md); empty: <data-dir>/models.toml if it exists.
     models_file: Path | None = None
     # GPU indexes for one GPU worker each, "0,1"; unset: every visible CUDA device (when
     # torch is installed), "none": no GPU workers.
     gpus: Annotated[list[int] | None, NoDecode] = None
     model_idle_unload: float = Field(600.0, ge=0)  # seconds before an idle pipeline unloads
+    # A worker prefers tasks of the models it has loaded, but never past this many seconds
+    # of another task's wait (worker/affinity.py).
+    affinity_max_wait: float = Field(30.0, ge=0)
     worker_gpu: int | None = None  # set by the supervisor in a GPU worker's own settings
 
     @field_validator("api_keys", mode="before")
@@ -90,6 +108,37 @@ class Settings(BaseSettings):
                 raise ValueError("GENMILL_API_KEYS must look like name:key,name2:key2")
             keys[name] = key
         return keys
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _check_webhook_secret(cls, value: object) -> object:
+        if isinstance(value, str) and value:
+            check_webhook_secret(value, "GENMILL_WEBHOOK_SECRET")
+        return value or None
+
+    @field_validator("webhook_secrets", mode="before")
+    @classmethod
+    def _parse_webhook_secrets(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        secrets: dict[str, str] = {}
+        for item in _split_csv(value):  # type: ignore[union-attr]
+            name, sep, secret = item.partition(":")
+            if not sep or not name.strip():
+                raise ValueError("GENMILL_WEBHOOK_SECRETS must look like "
+                                 "name:whsec_…,name2:whsec_…")
+            secrets[name.strip()] = check_webhook_secret(secret, "GENMILL_WEBHOOK_SECRETS")
+        return secrets
+
+    @field_validator("webhook_retry_schedule", mode="before")
+    @classmethod
+    def _parse_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [float(part) for part in _split_csv(value)]  # type: ignore[union-attr]
+        if isinstance(value, list) and (not value or any(delay < 0 for delay in value)):
+            raise ValueError("GENMILL_WEBHOOK_RETRY_SCHEDULE: one or more delays in seconds, "
+                             "none negative, e.g. 0,5,300")
+        return value
 
     @field_validator("retention", "retention_tasks", mode="before")
     @classmethod
@@ -163,6 +212,23 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'genmill.db').resolve()}"
+
+
+def check_webhook_secret(secret: str, variable: str) -> str:
+    """A Standard Webhooks secret: "whsec_" and base64 of at least 24 bytes. The message
+    never repeats the secret."""
+    import base64
+    import binascii
+
+    secret = secret.strip()
+    try:
+        raw = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if not secret.startswith("whsec_") or len(raw) < 24:
+        raise ValueError(f"{variable}: a secret must be whsec_ followed by base64 of 24 to "
+                         "64 random bytes (e.g. whsec_$(openssl rand -base64 32))")
+    return secret
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

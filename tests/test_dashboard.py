@@ -536,8 +536,8 @@ def test_no_key_on_a_server_that_needs_one_asks_for_it(open_dashboard, server):
 def test_events_stream_updates_the_list_and_replays_after_a_reconnect(open_dashboard, server):
     """The page's SSE client, fed the events `GET /v1/events` sends (the push issue's
     format: `id:`, `event: status`, `data:` the Siray status data plus task_id and
-    queue_position). This server has no push route yet, so the browser's requests to it are
-    answered here; the task itself is real."""
+    queue_position), answered here so that the test decides when a stream ends and what
+    the reconnect gets; the task itself is real. The real stream: the test above."""
     with server.client() as api:
         task_id = _submit_steps(api, steps=1)
         real = _wait_status(api, task_id, {"SUCCESS"})
@@ -603,6 +603,40 @@ def test_events_stream_updates_the_list_and_replays_after_a_reconnect(open_dashb
                            " === 'done'")
     assert page.locator("#task-queue").is_hidden()
     row.locator(".badge", has_text="done").wait_for()
+    watched.check()
+
+
+# Records every progress value one row's bar shows.
+WATCH_ROW_PROGRESS = """(id) => {
+  window.__rowProgress = [];
+  const bar = document.querySelector(`#tasks li[data-task-id="${id}"] .bar-track`);
+  new MutationObserver(() => window.__rowProgress.push(
+      Number(bar.getAttribute('aria-valuenow'))))
+    .observe(bar, {attributes: true, attributeFilter: ['aria-valuenow']});
+}"""
+
+
+@needs_chromium
+def test_live_list_follows_the_servers_own_event_stream(open_dashboard, server):
+    """No routed fake: the page reads this server's `GET /v1/events`. A task submitted
+    elsewhere (a client, not the page) appears, its bar moves and it ends, with no poll."""
+    watched = open_dashboard(events_404=False)
+    page = watched.page
+    page.wait_for_function("() => document.getElementById('live').dataset.mode === 'events'")
+    with server.client() as api:
+        task_id = _submit_steps(api, steps=8, step_ms=500)
+    row = _row(page, task_id)
+    row.wait_for(timeout=TASK_WAIT_MS)  # a new task: the event made the page list it
+    page.evaluate(WATCH_ROW_PROGRESS, task_id)
+    row.locator(".badge", has_text="done").wait_for(timeout=TASK_WAIT_MS)
+    seen = page.evaluate("window.__rowProgress")
+    assert any(0 < value < 100 for value in seen), seen
+    assert seen[-1] == 100 and seen == sorted(seen), seen
+    # Through the stream alone: the page never polled a status route, and it stayed live.
+    assert not [path for path, _ in watched.api_headers if path.startswith("/v1/images/")]
+    assert page.evaluate("document.getElementById('live').dataset.mode") == "events"
+    assert [auth for path, auth in watched.api_headers if path == "/v1/events"] == \
+        [f"Bearer {KEYS['alice']}"]
     watched.check()
 
 

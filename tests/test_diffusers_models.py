@@ -18,14 +18,25 @@ pytest.importorskip("diffusers", reason="needs the diffusers extra")
 from siray import Siray  # noqa: E402
 
 from tests import tiny_pipelines  # noqa: E402
-from tests.conftest import KEYS, LiveServer, wait_final  # noqa: E402
+from tests.conftest import KEYS, LiveServer, wait_final, wait_for  # noqa: E402
 from tests.test_mesh_models import gltf_validator, validate_glb  # noqa: E402, F401
 
 IMAGES = "/v1/images/generations/async"
 
 
-def models_toml(sd_folder, oom_class: str, t2v_folder, svd_folder, shap_e_folder) -> str:
+def models_toml(sd_folder, oom_class: str, t2v_folder, svd_folder, shap_e_folder,
+                shap_e_i2i_folder) -> str:
     return f"""
+[[models]]
+id = "tiny/shap-e-i2i"
+engine = "diffusers"
+mode = "image-to-3d"
+source = "{shap_e_i2i_folder}"
+device = "cpu"
+[models.defaults]
+num_inference_steps = 2
+mesh_resolution = 24
+
 [[models]]
 id = "tiny/sd-gpu-pool"
 engine = "diffusers"
@@ -126,6 +137,8 @@ device = "cpu"
 num_inference_steps = 3
 width = 64
 height = 64
+[models.limits]
+steps = 40
 """
 
 
@@ -140,9 +153,10 @@ def weights(tmp_path_factory):
     t2v = tiny_pipelines.save(tiny_pipelines.text_to_video(), root / "tiny-t2v")
     svd = tiny_pipelines.save(tiny_pipelines.stable_video_diffusion(), root / "tiny-svd")
     shap_e = tiny_pipelines.save(tiny_pipelines.shap_e(), root / "tiny-shap-e")
+    shap_e_i2i = tiny_pipelines.save(tiny_pipelines.shap_e_img2img(), root / "tiny-shap-e-i2i")
     models = root / "models.toml"
     models.write_text(models_toml(folder, "tests.tiny_pipelines:OomOnPromptPipeline", t2v, svd,
-                                  shap_e))
+                                  shap_e, shap_e_i2i))
     return {"folder": folder, "hub": root / "hub", "models": models}
 
 
@@ -292,9 +306,10 @@ def test_a_hugging_face_repo_id_loads_from_the_local_cache(alice):
 
 
 def test_progress_rises_with_the_steps_and_cancel_stops_at_the_next_step(alice, live):
-    finish(alice, submit(alice, model="tiny/sd-t2i", prompt="warm", seed=1))
+    finish(alice, submit(alice, model="tiny/sd-oom", prompt="warm", seed=1))
     before = loads(live)
-    task_id = submit(alice, model="tiny/sd-t2i", prompt="slow", num_inference_steps=40)
+    task_id = submit(alice, model="tiny/sd-oom", prompt=tiny_pipelines.SLOW_PROMPT,
+                     num_inference_steps=40)
     seen: list[int] = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -310,9 +325,38 @@ def test_progress_rises_with_the_steps_and_cancel_stops_at_the_next_step(alice, 
     data = finish(alice, task_id)
     assert data["status"] == "FAILURE" and "cancel" in data["fail_reason"]
     # Stopped by the step callback, not by killing the engine: the next task needs no load.
-    after = finish(alice, submit(alice, model="tiny/sd-t2i", prompt="next", seed=2))
+    after = finish(alice, submit(alice, model="tiny/sd-oom", prompt="next", seed=2))
     assert after["status"] == "SUCCESS"
     assert loads(live) == before
+
+
+def test_readyz_and_genmill_models_say_which_worker_holds_which_model(alice, live):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    finish(alice, submit(alice, model="tiny/sd-t2i", prompt="x", seed=3))
+
+    def loaded() -> dict[str, list[str]]:
+        workers = httpx.get(live.url + "/readyz", timeout=30).json()["worker_devices"]
+        return {w["device"]: w["loaded"] for w in workers}
+
+    wait_for(lambda: "tiny/sd-t2i" in loaded().get("cpu", []), 20)
+    devices = loaded()
+    assert set(devices) == {"cpu", "cuda:0"}  # the CPU worker and GPU 0's
+    # Entries over the same weights share the load, so they count as loaded too.
+    assert {"tiny/sd-t2i", "tiny/sd-i2i"} <= set(devices["cpu"])
+    assert "tiny/sd-t2i" not in devices["cuda:0"]
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "genmill", "models", "--url", live.url, "--json"],
+        env={**os.environ, "GENMILL_API_KEY": KEYS["alice"]}, capture_output=True, text=True,
+        timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    by_id = {m["id"]: m for m in json.loads(listed.stdout)}
+    assert any(place.startswith("cpu on ") for place in by_id["tiny/sd-t2i"]["loaded_on"])
+    assert by_id["genmill/title-card-t2i"]["loaded_on"] == []
 
 
 def test_out_of_gpu_memory_fails_one_task_and_the_next_succeeds(alice, live):
@@ -390,6 +434,24 @@ def test_shap_e_makes_a_valid_glb_stl_and_preview(alice, gltf_validator, tmp_pat
     stl = trimesh.load(io.BytesIO(output(alice, data, 1)), file_type="stl")
     assert len(stl.faces) > 0 and stl.is_watertight
     assert Image.open(io.BytesIO(output(alice, data, 2))).size == (384, 384)
+
+
+def test_shap_e_image_to_3d_makes_a_valid_glb(alice, gltf_validator, tmp_path):  # noqa: F811
+    response = alice.post("/v1/3d/generations", json={
+        "model": "tiny/shap-e-i2i", "image": data_url(Image.new("RGB", (48, 48), (200, 40, 40))),
+        "seed": 3})
+    assert response.status_code == 200, response.text
+    data = wait_final(alice, f"/v1/3d/generations/{response.json()['task_id']}", timeout=300)
+    assert data["status"] == "SUCCESS", data
+    assert [url.rsplit("/", 1)[1] for url in data["outputs"]] == [
+        "model.glb", "model.stl", "preview.png"]
+    glb = tmp_path / "model.glb"
+    glb.write_bytes(output(alice, data, 0))
+    report = validate_glb(gltf_validator, glb)
+    assert report["errors"] == 0, report["messages"]
+    # Without its input image the image-to-3D model refuses the task, naming the field.
+    refused = alice.post("/v1/3d/generations", json={"model": "tiny/shap-e-i2i", "seed": 3})
+    assert refused.status_code == 400 and "image" in refused.text
 
 
 def test_the_siray_sdk_runs_a_diffusers_model(live):

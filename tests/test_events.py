@@ -197,3 +197,59 @@ def test_openapi_documents_both_streams(server):
     for path in ("/v1/tasks/{task_id}/events", "/v1/events"):
         content = paths[path]["get"]["responses"]["200"]["content"]
         assert "text/event-stream" in content
+
+
+def read_until_end(live, path: str, results: dict, opened: threading.Semaphore
+                   ) -> threading.Thread:
+    """Reads a stream in a thread until the server ends it; `results[path]` is then the
+    events read, or the error that cut the stream. `opened` is released once the
+    response began (the stream is subscribed by then)."""
+    def read() -> None:
+        try:
+            with live.client() as client, \
+                    client.stream("GET", path, timeout=60) as response:
+                assert response.status_code == 200
+                opened.release()
+                results[path] = [m for m in parse_sse(response.iter_lines()) if "event" in m]
+        except Exception as exc:  # noqa: BLE001 - the test looks at it
+            results[path] = exc
+    thread = threading.Thread(target=read)
+    thread.start()
+    return thread
+
+
+def test_open_streams_end_at_once_on_sigterm_and_do_not_hold_the_server(make_server):
+    # No worker: the task waits, so its stream would never end by itself; keep-alives
+    # far apart, so nothing but the shutdown can end the streams.
+    live = make_server(workers=0, env={"GENMILL_EVENTS_KEEPALIVE": "120"}).start()
+    with live.client() as client:
+        task_id = submit(client)
+    results: dict = {}
+    opened = threading.Semaphore(0)
+    paths = (f"/v1/tasks/{task_id}/events", "/v1/events")
+    readers = [read_until_end(live, path, results, opened) for path in paths]
+    for _ in paths:
+        assert opened.acquire(timeout=20)
+    assert not results, results
+    # Before, granian waited for the open responses and the server never exited (the
+    # fixture's SIGKILL ended it). Now each stream ends cleanly and the server exits.
+    assert live.stop(timeout=20) == 0
+    for reader in readers:
+        reader.join(10)
+    assert [e["data"]["status"] for e in results[paths[0]]] == ["QUEUED"]  # the state
+    assert results[paths[1]] == []  # a complete (chunked) end, not a cut connection
+
+
+def test_a_deleted_tasks_stream_ends(make_server):
+    live = make_server(workers=0, env=FAST_KEEPALIVE).start()
+    with live.client() as client:
+        task_id = submit(client)
+        results: dict = {}
+        opened = threading.Semaphore(0)
+        path = f"/v1/tasks/{task_id}/events"
+        reader = read_until_end(live, path, results, opened)
+        assert opened.acquire(timeout=20)
+        assert client.delete(f"/api/v1/tasks/{task_id}").status_code in (200, 204)
+        reader.join(20)
+    assert not reader.is_alive()
+    assert isinstance(results[path], list), results[path]

@@ -56,7 +56,8 @@ def test_a_good_file_gives_specs_with_its_keys(tmp_path, folder):
                     + entry(folder, id="tiny/sd-i2i", mode="image-to-image", device="cpu"))
     t2i, i2i = load_models_file(path)
     assert (t2i.id, t2i.name, t2i.description, t2i.time_limit) == ("tiny/sd", "Tiny", "d", 90)
-    assert t2i.device == "gpu" and i2i.device == "cpu"
+    assert t2i.device == "cuda:1" and i2i.device == "cpu"  # cuda:1: only GPU 1's worker
+    assert t2i.load_group and t2i.load_group != i2i.load_group  # other device: another load
     params = t2i.params.model_validate({})
     assert params.num_inference_steps == 4 and params.guidance_scale == 5.0
     assert t2i.params_schema()["properties"]["width"]["anyOf"][0]["maximum"] == 768
@@ -131,6 +132,18 @@ def test_serve_stops_at_start_on_a_bad_file(tmp_path, folder):
     with pytest.raises(RuntimeError, match="exited early") as caught:
         server.start()
     assert f"{bad}: models[0].mode: unknown mode 'txt2img'" in str(caught.value)
+    assert server.process.returncode == 2
+
+
+def test_serve_stops_at_start_when_no_worker_has_the_gpu_an_entry_names(tmp_path, folder):
+    pinned = tmp_path / "models.toml"
+    pinned.write_text(entry(folder, device="cuda:3"))
+    server = LiveServer(tmp_path / "data", env={"GENMILL_MODELS_FILE": str(pinned),
+                                                "GENMILL_GPUS": "0,1"}, workers=0)
+    with pytest.raises(RuntimeError, match="exited early") as caught:
+        server.start()
+    assert "no worker here has the GPU of tiny/sd (device cuda:3)" in str(caught.value)
+    assert "GPUs are 0, 1" in str(caught.value)
     assert server.process.returncode == 2
 
 

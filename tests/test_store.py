@@ -78,6 +78,39 @@ def test_claim_is_fifo_within_priority_and_leases(store):
     assert claimed.attempts == 1 and claimed.start_time is not None
 
 
+def test_a_worker_prefers_its_loaded_model_until_another_task_waited_too_long(store):
+    """Model affinity (worker/affinity.py): tasks of the loaded model first, then the rest
+    in order; but a task that waited past `fair_after` comes before them all."""
+    import dataclasses
+
+    def task(model: str, waited: float = 0.0) -> Task:
+        made = dataclasses.replace(make_task(), model=model,
+                                   submit_time=time.time() - waited)
+        store.insert(made)
+        return made
+
+    other, loaded, loaded2 = task("m/other"), task("m/loaded"), task("m/loaded")
+    claims = [store.claim("w1", 30, prefer=["m/loaded"], fair_after=60).id for _ in range(3)]
+    assert claims == [loaded.id, loaded2.id, other.id]
+
+    task("m/loaded", waited=1)
+    starved = task("m/other", waited=120)  # newer row, but waiting past the bound
+    task("m/loaded")
+    assert store.claim("w1", 30, prefer=["m/loaded"], fair_after=60).id == starved.id
+    # Without a preference the order is the plain queue's.
+    assert store.claim("w1", 30).model == "m/loaded"
+
+
+def test_workers_report_their_device_and_loaded_models(store):
+    store.worker_seen("w-gpu", "box", 11, time.time(), "cuda:1", ["a/b", "a/c"])
+    store.worker_seen("w-cpu", "box", 12, time.time())
+    store.worker_seen("w-gpu", "box", 11, time.time(), "cuda:1", ["a/b"])  # one unloaded
+    assert store.worker_list(30) == [
+        {"host": "box", "pid": 12, "device": "cpu", "loaded": []},
+        {"host": "box", "pid": 11, "device": "cuda:1", "loaded": ["a/b"]},
+    ]
+
+
 def test_concurrent_claims_never_hand_out_a_task_twice(database_url):
     db = Database(database_url)
     db.migrate()

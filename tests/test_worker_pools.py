@@ -66,3 +66,19 @@ def test_without_gpu_workers_cpu_workers_serve_every_model():
     # No model wants a GPU: no GPU workers even where GPUs are listed.
     plain = Settings(workers=1, gpus=[0])
     assert pools.gpu_indexes(plain, build_registry()) == []
+
+
+def test_a_model_pinned_to_cuda_n_goes_only_to_that_gpus_worker():
+    registry = registry_with_a_gpu_model()
+    title = registry.resolve("genmill/title-card-t2i")
+    registry.register(dataclasses.replace(title, id="tiny/on-gpu-1", device="cuda:1"))
+    settings = Settings(workers=1, gpus=[0, 1])
+    slots, labels = pools.worker_settings(settings, pools.gpu_indexes(settings, registry))
+    assert labels == ["cpu", "cuda:0", "cuda:1"]
+    assert pools.claimable_models(slots[1], registry) == ["tiny/gpu-model"]
+    assert pools.claimable_models(slots[2], registry) == ["tiny/gpu-model", "tiny/on-gpu-1"]
+    assert "tiny/on-gpu-1" not in pools.claimable_models(slots[0], registry)
+    assert [pools.device_label(s) for s in slots] == labels
+    assert pools.unserved_models(registry, [0, 1]) == []
+    assert pools.unserved_models(registry, [0]) == ["tiny/on-gpu-1 (device cuda:1)"]
+    assert pools.unserved_models(registry, []) == []  # CPU workers take every model then

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import shutil
+import time
 from pathlib import Path
 
 import torch
@@ -77,14 +78,24 @@ def save(pipe, folder: Path, hub_cache: Path | None = None, repo_id: str = "") -
 
 
 OOM_PROMPT = "simulate out of memory"
+SLOW_PROMPT = "slow steps"
 
 
 class OomOnPromptPipeline(StableDiffusionPipeline):
     """Stable Diffusion whose step callback raises CUDA's out-of-memory error at the second
     step when the prompt asks for it: the error a real GPU raises mid-run, injected from
-    the callback so genmill's handling runs on a CPU."""
+    the callback so genmill's handling runs on a CPU. With SLOW_PROMPT each step takes at
+    least 50 ms, as a real model's do, so that a poll can see progress between steps."""
 
     def __call__(self, *args, callback_on_step_end=None, **kwargs):
+        if SLOW_PROMPT in (kwargs.get("prompt") or ""):
+            chained_slow = callback_on_step_end
+
+            def slow_callback(pipe, step, timestep, tensors):
+                time.sleep(0.05)
+                return chained_slow(pipe, step, timestep, tensors) if chained_slow else tensors
+
+            callback_on_step_end = slow_callback
         if OOM_PROMPT in (kwargs.get("prompt") or ""):
             chained = callback_on_step_end
 
@@ -262,3 +273,32 @@ def shap_e():
                                       clip_sample=True, clip_sample_range=1.0)
     return ShapEPipeline(prior=prior, text_encoder=text, tokenizer=tok,
                          shap_e_renderer=renderer, scheduler=scheduler)
+
+
+def shap_e_img2img():
+    """A Shap-E-shaped image-to-3D pipeline: a tiny CLIP vision encoder whose patch
+    embeddings condition the prior, over the text-to-3D pipeline's renderer (whose seeded
+    weights are known to give one closed surface)."""
+    from diffusers import PriorTransformer, ShapEImg2ImgPipeline
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    text_to_3d = shap_e()
+    torch.manual_seed(0)
+    encoder = CLIPVisionModel(CLIPVisionConfig(
+        hidden_size=16, image_size=32, patch_size=8, projection_dim=16, intermediate_size=32,
+        num_attention_heads=2, num_channels=3, num_hidden_layers=1,
+    ))
+    processor = CLIPImageProcessor(
+        crop_size=32, do_center_crop=True, do_normalize=True, do_resize=True, resample=3,
+        image_mean=[0.48145466, 0.4578275, 0.40821073],
+        image_std=[0.26862954, 0.26130258, 0.27577711], size=32,
+    )
+    prior = PriorTransformer(
+        num_attention_heads=2, attention_head_dim=8, embedding_dim=16, num_embeddings=32,
+        embedding_proj_dim=16, time_embed_dim=64, num_layers=1, clip_embed_dim=32,
+        additional_embeddings=0, time_embed_act_fn="gelu", norm_in_type="layer",
+        embedding_proj_norm_type="layer", encoder_hid_proj_type=None, added_emb_type=None,
+    )
+    return ShapEImg2ImgPipeline(prior=prior, image_encoder=encoder, image_processor=processor,
+                                shap_e_renderer=text_to_3d.shap_e_renderer,
+                                scheduler=text_to_3d.scheduler)

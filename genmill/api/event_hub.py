@@ -1,16 +1,24 @@
 """One live feed of task events per server process, fanned out to its open streams.
 
-A single loop reads new events from the database every `poll_interval` seconds (one
-indexed query whatever the number of streams) and hands each to the streams that follow
-its task or its owner. A stream subscribes first and then replays from the database up
-to the feed's cursor at that moment, so replay and live events meet without a gap or a
-repeat.
+While at least one stream listens, a single loop reads new events from the database every
+`poll_interval` seconds (one indexed query whatever the number of streams) and hands each
+to the streams that follow its task or its owner; with no listener it does not poll at
+all. Handing out an event costs each concerned stream one list append and one wake-up:
+streams hold no timers of their own, since the same loop also sends keep-alives (to the
+streams that were quiet) and ends the streams of deleted tasks, once every
+`keepalive / 3` seconds for all of them.
+
+A stream subscribes first and then replays from the database up to the feed's cursor at
+that moment, so replay and live events meet without a gap or a repeat. On SIGTERM or
+SIGINT every stream ends at once (`watch_shutdown`): the ASGI server waits for open
+responses before it exits, and an event stream would otherwise hold it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from collections.abc import Awaitable, Callable
 
@@ -19,72 +27,147 @@ from genmill.store.events import EventReader, EventStore
 
 log = logging.getLogger("genmill.events")
 
-OVERFLOW = None  # put on a stream's queue when it fell too far behind: it must reconnect
+# What a subscription hands its stream besides events:
+OVERFLOW = None  # it fell too far behind: the stream ends and the client replays
+KEEPALIVE = "keepalive"  # nothing happened for a while: send a comment
+END = "end"  # the server stops, or the task was deleted: end the stream
 
 
 class Subscription:
     MAX_BACKLOG = 1000  # events waiting for a slow reader; past this it replays instead
+    __slots__ = ("cursor", "task_id", "owner", "quiet_since", "ended", "_pending",
+                 "_waiter", "_close")
 
-    def __init__(self, cursor: int, close: Callable[[Subscription], None]) -> None:
+    def __init__(self, cursor: int, task_id: str | None, owner: str | None,
+                 close: Callable[[Subscription], None], now: float) -> None:
         self.cursor = cursor  # events up to here come from replay, later ones live
-        self.queue: asyncio.Queue[TaskEvent | None] = asyncio.Queue()
+        self.task_id, self.owner = task_id, owner
+        self.quiet_since = now  # when something was last handed to the stream
+        self.ended = False
+        self._pending: list[TaskEvent | str | None] = []
+        self._waiter: asyncio.Future | None = None
         self._close = close
-        self.overflowed = False
 
-    def push(self, event: TaskEvent) -> None:
-        if self.overflowed:
+    def push(self, item: TaskEvent | str | None, now: float = 0.0) -> None:
+        if self.ended:
             return
-        if self.queue.qsize() >= self.MAX_BACKLOG:
-            self.overflowed = True
-            self.queue.put_nowait(OVERFLOW)
-            return
-        self.queue.put_nowait(event)
+        if item is OVERFLOW or item is END or len(self._pending) >= self.MAX_BACKLOG:
+            self.ended = True
+            item = END if item is END else OVERFLOW
+        self._pending.append(item)
+        self.quiet_since = now
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def end(self) -> None:
+        self.push(END)
+
+    async def take(self) -> list[TaskEvent | str | None]:
+        """Everything handed out since the last call, waiting for at least one item."""
+        if not self._pending:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        items, self._pending = self._pending, []
+        return items
 
     async def next(self, timeout: float) -> TaskEvent | None:
-        """The next live event; raises TimeoutError after `timeout` seconds of none."""
-        return await asyncio.wait_for(self.queue.get(), timeout)
+        """The next live event (OVERFLOW once ended); TimeoutError after `timeout`
+        seconds of none. Keep-alives are skipped."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout
+        while True:
+            while self._pending:
+                item = self._pending.pop(0)
+                if item is KEEPALIVE:
+                    continue
+                return None if item is END else item  # type: ignore[return-value]
+            remaining = until - loop.time()
+            if remaining <= 0:
+                raise TimeoutError
+            self._waiter = loop.create_future()
+            timer = loop.call_later(remaining, _wake, self._waiter)
+            try:
+                await self._waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
 
     def close(self) -> None:
         self._close(self)
 
 
-class EventHub:
-    """Lives on one event loop; started by the first subscriber."""
+def _wake(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
-    def __init__(self, events: EventStore, poll_interval: float) -> None:
+
+class EventHub:
+    """Lives on one event loop; runs while it has subscribers."""
+
+    def __init__(self, events: EventStore, poll_interval: float,
+                 keepalive: float = 15.0) -> None:
         self.events = events
         self.poll_interval = poll_interval
+        self.keepalive = keepalive
         self._by_task: dict[str, set[Subscription]] = {}
         self._by_owner: dict[str, set[Subscription]] = {}
+        self._count = 0
         self._reader: EventReader | None = None
         self.cursor = 0  # the last event handed out; moves only on the loop
         self._runner: asyncio.Task | None = None
         self._starting: asyncio.Lock | None = None
+        self.closing = False  # the server is stopping: streams end, new ones too
+        self.polls = 0  # database reads so far (tests check that an idle hub makes none)
 
     async def subscribe(self, *, task_id: str | None = None,
                         owner: str | None = None) -> Subscription:
         await self._start()
+        loop = asyncio.get_running_loop()
         # No await between reading the cursor and registering: the feed cannot move
         # in between, so every later event reaches this subscription.
-        sub = Subscription(self.cursor, self._unsubscribe)
-        sub.task_id, sub.owner = task_id, owner  # type: ignore[attr-defined]
+        sub = Subscription(self.cursor, task_id, owner, self._unsubscribe, loop.time())
         if task_id is not None:
             self._by_task.setdefault(task_id, set()).add(sub)
         if owner is not None:
             self._by_owner.setdefault(owner, set()).add(sub)
+        self._count += 1
+        if self.closing:
+            sub.end()
         return sub
 
     def _unsubscribe(self, sub: Subscription) -> None:
-        for index, key in ((self._by_task, sub.task_id), (self._by_owner, sub.owner)):  # type: ignore[attr-defined]
-            subs = index.get(key)
-            if subs is not None:
+        removed = False
+        for index, key in ((self._by_task, sub.task_id), (self._by_owner, sub.owner)):
+            subs = index.get(key)  # type: ignore[arg-type]
+            if subs is not None and sub in subs:
                 subs.discard(sub)
+                removed = True
                 if not subs:
-                    del index[key]
+                    del index[key]  # type: ignore[arg-type]
+        self._count -= removed
 
     @property
     def subscribers(self) -> int:
-        return sum(map(len, self._by_task.values())) + sum(map(len, self._by_owner.values()))
+        return self._count
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    def _all(self) -> list[Subscription]:
+        subs = {s for group in self._by_task.values() for s in group}
+        return [*subs, *(s for group in self._by_owner.values() for s in group
+                         if s not in subs)]
+
+    def shutdown(self) -> None:
+        """End every stream now (the server is stopping)."""
+        self.closing = True
+        for sub in self._all():
+            sub.end()
 
     async def _start(self) -> None:
         if self._reader is not None:
@@ -96,40 +179,115 @@ class EventHub:
                 start = await asyncio.to_thread(self.events.last_seq)
                 self.cursor = start
                 self._reader = EventReader(self.events, start)
+                watch_shutdown(asyncio.get_running_loop(), self.shutdown)
                 self._runner = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         assert self._reader is not None
-        reader = self._reader
-        while True:
-            await asyncio.sleep(self.poll_interval)
-            try:
-                batch = await asyncio.to_thread(reader.poll, time.time())
-            except Exception:
-                log.exception("reading task events failed; retrying")
-                continue
-            for event in batch:
-                for sub in self._by_task.get(event.id, ()):
-                    sub.push(event)
-                for sub in self._by_owner.get(event.owner, ()):
-                    sub.push(event)
-                self.cursor = event.seq
+        reader, loop = self._reader, asyncio.get_running_loop()
+        next_sweep = loop.time() + self.keepalive / 3
+        try:
+            while True:
+                await asyncio.sleep(self.poll_interval)
+                if not self._count:
+                    return  # nobody listens: stop reading (the next subscriber restarts)
+                try:
+                    self.polls += 1
+                    batch = await asyncio.to_thread(reader.poll, time.time())
+                except Exception:
+                    log.exception("reading task events failed; retrying")
+                    continue
+                now = loop.time()
+                for event in batch:
+                    for sub in self._by_task.get(event.id, ()):
+                        sub.push(event, now)
+                    for sub in self._by_owner.get(event.owner, ()):
+                        sub.push(event, now)
+                    self.cursor = event.seq
+                if now >= next_sweep:
+                    next_sweep = now + self.keepalive / 3
+                    await self._sweep(now)
+        finally:
+            # Synchronous from the check above: no subscribe can slip in between.
+            self._reader = self._runner = None
+
+    async def _sweep(self, now: float) -> None:
+        """Keep-alives for the streams quiet for two thirds of the interval (so none is
+        quiet longer than the interval), and the end for streams of deleted tasks."""
+        quiet = now - self.keepalive * 2 / 3
+        for sub in self._all():
+            if sub.quiet_since <= quiet:
+                sub.push(KEEPALIVE, now)
+        followed = list(self._by_task)
+        if not followed:
+            return
+        try:
+            gone = await asyncio.to_thread(self.events.missing_tasks, followed)
+        except Exception:
+            log.exception("checking followed tasks failed; retrying")
+            return
+        for task_id in gone:
+            for sub in list(self._by_task.get(task_id, ())):
+                sub.end()
 
 
 class EventHubs:
     """The hub of each event loop of this process (an ASGI server may run several)."""
 
-    def __init__(self, events: EventStore, poll_interval: float) -> None:
+    def __init__(self, events: EventStore, poll_interval: float,
+                 keepalive: float = 15.0) -> None:
         self.events = events
         self.poll_interval = poll_interval
+        self.keepalive = keepalive
         self._hubs: dict[asyncio.AbstractEventLoop, EventHub] = {}
 
     def current(self) -> EventHub:
         loop = asyncio.get_running_loop()
         hub = self._hubs.get(loop)
         if hub is None:
-            hub = self._hubs[loop] = EventHub(self.events, self.poll_interval)
+            hub = self._hubs[loop] = EventHub(self.events, self.poll_interval, self.keepalive)
         return hub
+
+
+_WATCHED: set[asyncio.AbstractEventLoop] = set()
+_ON_STOP: dict[asyncio.AbstractEventLoop, list[Callable[[], None]]] = {}
+
+
+def watch_shutdown(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    """Call `callback` on the loop when the process gets SIGTERM or SIGINT, before the
+    handler the ASGI server installed (which it still runs). granian's worker handles the
+    signals on its loop (`add_signal_handler`), uvicorn with `signal.signal`: both are
+    chained. The server then waits for open responses, which have ended by then."""
+    _ON_STOP.setdefault(loop, []).append(callback)
+    if loop in _WATCHED:
+        return
+    _WATCHED.add(loop)
+
+    def fire() -> None:
+        for stop in _ON_STOP.get(loop, ()):
+            stop()
+
+    handlers = getattr(loop, "_signal_handlers", {})  # asyncio's own table (Unix loops)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        handle = handlers.get(sig)
+        if handle is not None:  # the server handles it on this loop: run ours first
+            def chained(handle: asyncio.Handle = handle) -> None:
+                fire()
+                handle._run()
+            loop.add_signal_handler(sig, chained)
+            continue
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue  # SIG_DFL / SIG_IGN: the process ends without waiting on streams
+
+        def chained_signal(signum: int, frame, previous=previous) -> None:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(fire)
+            previous(signum, frame)
+        try:
+            signal.signal(sig, chained_signal)
+        except ValueError:
+            pass  # not the main thread: nothing to chain
 
 
 async def wait_until_final(hub: EventHub, is_final: Callable[[], Awaitable[bool]],

@@ -24,10 +24,14 @@ async def readyz(request: Request) -> JSONResponse:
     database_ok, storage_ok, workers = await run_in_threadpool(service.readiness,
                                                                WORKER_FRESHNESS)
     down = [name for name, ok in (("database", database_ok), ("storage", storage_ok),
-                                  ("workers", workers > 0)) if not ok]
+                                  ("workers", bool(workers))) if not ok]
+    # Which worker serves which device, and the models it holds loaded (no pids: public).
+    serving = [{"host": w["host"], "device": w["device"], "loaded": w["loaded"]}
+               for w in workers]
     return JSONResponse(
         {"status": "not ready" if down else "ready", "down": down,
          "database": "ok" if database_ok else "unreachable",
-         "storage": "ok" if storage_ok else "unreachable", "workers": workers},
+         "storage": "ok" if storage_ok else "unreachable", "workers": len(workers),
+         "worker_devices": serving},
         status_code=503 if down else 200,
     )

@@ -16,9 +16,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from genmill.api.auth import owner
-from genmill.api.deps import components, json_object
+from genmill.api.deps import components, json_object, public_base
 from genmill.api.errors import ApiError
-from genmill.api.responses import local_success
+from genmill.api.responses import WEBHOOK_FIELDS, local_success
 from genmill.core.errors import InvalidRequest
 from genmill.domain import Kind
 
@@ -36,7 +36,7 @@ RENAMED = {
 SAME_NAME = (
     "video_count", "voice_name", "voice_rate", "voice_volume", "subtitle_enabled",
     "subtitle_position", "font_size", "text_fore_color", "stroke_color", "stroke_width",
-    "bgm_volume", "seed",
+    "bgm_volume", "seed", "webhook", "webhook_events_filter",
 )
 # Sent by the family's clients with their defaults; they choose things genmill decides
 # itself (fonts, transitions, threads), so they are accepted and have no effect.
@@ -70,6 +70,7 @@ REQUEST_SCHEMA = {
         "font_size": {"type": "integer"}, "text_fore_color": {"type": "string"},
         "stroke_color": {"type": "string"}, "stroke_width": {"type": "number"},
         "bgm_volume": {"type": "number"},
+        **WEBHOOK_FIELDS,
     },
 }
 
@@ -128,7 +129,8 @@ async def create_videos(request: Request) -> Response:
     try:
         task = await run_in_threadpool(components(request).service.submit, who, body,
                                        Kind.VIDEO, request.headers.get("idempotency-key"),
-                                       request.headers.get("cancel-after"))
+                                       request.headers.get("cancel-after"),
+                                       public_base(request))
     except InvalidRequest as exc:
         raise _in_request_terms(exc) from None
     return local_success({"task_id": task.id})

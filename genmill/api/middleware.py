@@ -11,6 +11,11 @@ from starlette.routing import Match
 from genmill.api.errors import BodyTooLarge, send_error
 from genmill.logs import AccessEntry, write_access
 
+# The scope key under which AccessLog leaves the send it was given: an event stream sends
+# its body chunks there, past the send wrappers below it (here and in Starlette), which
+# look only at the response start. The fan-out to thousands of streams is their hot path.
+BODY_SEND = "genmill.body_send"
+
 
 class AccessLog:
     """One line per request: method, path, status, milliseconds (and, in JSON, the
@@ -43,6 +48,7 @@ class AccessLog:
             return
         started = time.perf_counter()
         status = [0]
+        scope[BODY_SEND] = send
 
         async def send_wrapper(message) -> None:
             if message["type"] == "http.response.start":

@@ -36,3 +36,14 @@ def json_response(content: Any, status: int = 200) -> Response:
 def local_success(data: Any) -> Response:
     """The local task API's envelope."""
     return json_response({"status": 200, "message": "success", "data": data})
+
+
+# The submit fields of a webhook (docs/webhooks.md), in both dialects' request schemas.
+WEBHOOK_FIELDS = {
+    "webhook": {"type": "string", "format": "uri", "description": "An http(s) URL that "
+                "receives the task's events, signed as Standard Webhooks specify."},
+    "webhook_events_filter": {
+        "type": "array", "items": {"type": "string", "enum": ["start", "progress",
+                                                              "completed"]},
+        "description": "Which events to send; default [\"completed\"]."},
+}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from genmill.api.responses import WEBHOOK_FIELDS
 from genmill.domain import Kind
 from genmill.engines import ModelSpec
 from genmill.engines.registry import Registry
@@ -79,6 +80,7 @@ def submit_schema(spec: ModelSpec) -> dict[str, Any]:
     properties = {"model": {"type": "string", "const": spec.id}}
     properties.update(schema.get("properties", {}))
     properties.update(_IMAGE_FIELDS)
+    properties.update(WEBHOOK_FIELDS)
     required = ["model", *schema.get("required", [])]
     if spec.mode.needs_image:
         required.append("image")

@@ -27,6 +27,7 @@ from genmill.api.status_batch import StatusBatchers
 from genmill.components import Components
 from genmill.domain import Kind, Status, Task, TaskStatus
 from genmill.engines.registry import Registry
+from genmill.store.webhooks import WebhookSettings
 
 # (kind, submit path, status path prefix) as the hosted service spells them.
 ENDPOINTS = [
@@ -53,6 +54,29 @@ PREFER_PARAMETERS = [IDEMPOTENCY_PARAMETER, {
                    "then ends FAILURE \"deadline exceeded\". The body may instead give "
                    "`deadline` (Unix seconds).",
 }]
+
+
+_NULLABLE_NUMBER = {"type": ["number", "null"]}
+WEBHOOK_DELIVERIES_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"},
+        "data": {"type": "array", "items": {"type": "object", "properties": {
+            "webhook_id": {"type": "string"},
+            "type": {"type": "string",
+                     "enum": ["task.started", "task.progress", "task.completed"]},
+            "url": {"type": "string"},
+            "state": {"type": "string", "enum": ["pending", "delivered", "failed", "gone",
+                                                 "refused", "dropped"]},
+            "attempts": {"type": "integer"},
+            "last_status_code": {"type": ["integer", "null"]},
+            "last_error": {"type": "string"},
+            "last_attempt_time": _NULLABLE_NUMBER,
+            "next_attempt_time": _NULLABLE_NUMBER,
+            "created_time": {"type": "number"},
+        }}},
+    },
+}
 
 
 def status_document(task: Task | TaskStatus, base: str) -> dict[str, Any]:
@@ -132,7 +156,8 @@ def _add_kind_routes(
         service = components(request).service
         task = await run_in_threadpool(service.submit, who, body, kind,
                                        request.headers.get("idempotency-key"),
-                                       request.headers.get("cancel-after"))
+                                       request.headers.get("cancel-after"),
+                                       public_base(request))
         wait = preferred_wait(request.headers.getlist("prefer"))
         if wait is None:
             # Both levels: the official SDKs read task_id from the top of the reply.
@@ -204,22 +229,43 @@ def build_routes(
                                                 "queue (genmill extension)",
                 description="The status document's `data`, plus `model`, `params`, "
                             "`priority`, `attempts`, `max_attempts`, `queue_position` "
-                            "(0-based among queued tasks; null unless queued) and `deadline` "
-                            "(Unix seconds, or null).")
+                            "(0-based among queued tasks; null unless queued), `deadline` "
+                            "(Unix seconds, or null), `webhook` and `webhook_events_filter` "
+                            "(null without a webhook).")
     async def task_resource(task_id: str, request: Request) -> Response:
         service, who = components(request).service, owner(request)
 
-        def read() -> tuple[Task, int | None]:
+        def read() -> tuple[Task, int | None, WebhookSettings | None]:
             task = service.get(who, task_id)
-            return task, service.queue_position(task_id) if task.status == Status.QUEUED \
+            position = service.queue_position(task_id) if task.status == Status.QUEUED \
                 else None
+            return task, position, service.webhook(task_id)
 
-        task, position = await run_in_threadpool(read)
+        task, position, webhook = await run_in_threadpool(read)
         document = status_document(task, public_base(request))
         document["data"].update(model=task.model, params=task.params, priority=task.priority,
                                 attempts=task.attempts, max_attempts=task.max_attempts,
-                                queue_position=position, deadline=task.deadline)
+                                queue_position=position, deadline=task.deadline,
+                                webhook=webhook.url if webhook else None,
+                                webhook_events_filter=list(webhook.events) if webhook
+                                else None)
         return json_response(document)
+
+    @router.get("/v1/tasks/{task_id}/webhooks",
+                summary="A task's webhook deliveries (genmill extension)",
+                description="One entry per event sent or to send, oldest first: `type` "
+                            "(task.started, task.progress, task.completed), `webhook_id` "
+                            "(the same on every attempt), `state` (pending, delivered, "
+                            "failed, gone, refused, dropped), `attempts`, "
+                            "`last_status_code`, `last_error`, `last_attempt_time` and "
+                            "`next_attempt_time` (Unix seconds, null when none). An empty "
+                            "list: no webhook, or no event yet.",
+                responses={200: {"content": {"application/json": {
+                    "schema": WEBHOOK_DELIVERIES_SCHEMA}}}})
+    async def webhook_deliveries(task_id: str, request: Request) -> Response:
+        service, who = components(request).service, owner(request)
+        deliveries = await run_in_threadpool(service.webhook_deliveries, who, task_id)
+        return json_response({"code": "success", "message": "", "data": deliveries})
 
     @router.post("/v1/tasks/{task_id}/cancel", summary="Cancel a task (genmill extension)")
     async def cancel(task_id: str, request: Request) -> Response:

@@ -9,7 +9,6 @@ event's `id:` is the event's number; a client that reconnects with `Last-Event-I
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,7 +19,8 @@ from starlette.responses import StreamingResponse
 from genmill.api.auth import owner
 from genmill.api.deps import public_base
 from genmill.api.errors import ApiError
-from genmill.api.event_hub import OVERFLOW, EventHubs, Subscription
+from genmill.api.event_hub import END, KEEPALIVE, OVERFLOW, EventHubs, Subscription
+from genmill.api.middleware import BODY_SEND
 from genmill.api.siray import status_document
 from genmill.components import Components
 from genmill.domain import Status, TaskEvent
@@ -51,61 +51,138 @@ def last_event_id(request: Request) -> int | None:
     return int(raw)
 
 
-@functools.lru_cache(maxsize=4096)
+_TEXTS: dict[tuple[int, str, int | None], bytes] = {}  # (seq, base, position) -> text
+_TEXTS_KEPT = 4096
+_POSITIONS: dict[tuple[asyncio.AbstractEventLoop, int], asyncio.Future] = {}
+_POSITIONS_KEPT = 4096
+
+
 def _event_text(event: TaskEvent, base: str, position: int | None) -> bytes:
-    """An event as SSE text. Cached: a change followed by many streams is rendered once."""
-    data: dict[str, Any] = status_document(event, base)["data"]
-    data["queue_position"] = position
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return f"id: {event.seq}\nevent: status\ndata: {body}\n\n".encode()
+    """An event as SSE text, encoded once: every stream that follows the task (and every
+    key stream of its owner) sends these same bytes."""
+    key = (event.seq, base, position)
+    text = _TEXTS.get(key)
+    if text is None:
+        data: dict[str, Any] = status_document(event, base)["data"]
+        data["queue_position"] = position
+        body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        text = f"id: {event.seq}\nevent: status\ndata: {body}\n\n".encode()
+        if len(_TEXTS) >= _TEXTS_KEPT:
+            del _TEXTS[next(iter(_TEXTS))]
+        _TEXTS[key] = text
+    return text
 
 
 class EventRenderer:
-    """Renders events for one stream; a waiting task's queue position is read once per
-    event (shared by all the streams of the process)."""
-
-    _positions: dict[int, int | None] = {}  # event seq -> position when first rendered
-    _POSITIONS_KEPT = 4096
+    """Renders events for one stream. A waiting task's queue position is read once per
+    event, whatever the number of streams that wait for it at the same moment."""
 
     def __init__(self, parts: Components, base: str) -> None:
         self.parts = parts
         self.base = base
 
+    def text(self, event: TaskEvent) -> bytes | None:
+        """The event's text if it needs no database read (else None: `render`)."""
+        if event.status is Status.QUEUED:
+            pending = _POSITIONS.get((asyncio.get_running_loop(), event.seq))
+            if pending is None or not pending.done() or pending.exception() is not None:
+                return None
+            return _event_text(event, self.base, pending.result())
+        key = (event.seq, self.base, None)
+        return _TEXTS.get(key) or _event_text(event, self.base, None)
+
     async def render(self, event: TaskEvent) -> bytes:
         position = None
         if event.status is Status.QUEUED:
-            positions = EventRenderer._positions
-            if event.seq in positions:
-                position = positions[event.seq]
-            else:
-                position = await asyncio.to_thread(self.parts.service.queue_position,
-                                                   event.id)
-                if len(positions) >= self._POSITIONS_KEPT:
-                    del positions[next(iter(positions))]
-                positions[event.seq] = position
+            key = (asyncio.get_running_loop(), event.seq)
+            pending = _POSITIONS.get(key)
+            if pending is None:
+                if len(_POSITIONS) >= _POSITIONS_KEPT:
+                    del _POSITIONS[next(iter(_POSITIONS))]
+                pending = _POSITIONS[key] = asyncio.ensure_future(asyncio.to_thread(
+                    self.parts.service.queue_position, event.id))
+            position = await asyncio.shield(pending)
         return _event_text(event, self.base, position)
 
 
-KEEPALIVE = b": keep-alive\n\n"
+KEEPALIVE_TEXT = b": keep-alive\n\n"
 
 
-async def _live(sub: Subscription, keepalive: float) -> AsyncIterator[TaskEvent | None]:
-    """Live events; None when `keepalive` seconds passed without one. Ends on overflow
-    (the client reconnects with its last id and replays what it missed)."""
-    while True:
+class Replay:
+    """What a stream sends before the live events: `chunks` yields them and leaves in
+    `sent` the number of the last one, and in `done` whether the stream ends there."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.done = False
+
+
+class EventStreamResponse(StreamingResponse):
+    """An event stream sent straight to the ASGI server: the replay, then every batch
+    of live events the hub hands out, as one chunk. This is the fan-out's hot path (one
+    pass per stream per change), so it runs no task group (StreamingResponse's), no
+    generator per event, and sends the body past genmill's own middleware, whose send
+    wrappers look only at the response start (`middleware.BODY_SEND`). A single task per
+    stream waits for the client to hang up and then ends the subscription."""
+
+    def __init__(self, sub: Subscription, renderer: EventRenderer, replay: Replay,
+                 chunks: AsyncIterator[bytes], final_ends: bool) -> None:
+        super().__init__(chunks, media_type="text/event-stream", headers=_HEADERS)
+        self.sub, self.renderer, self.replay = sub, renderer, replay
+        self.final_ends = final_ends
+
+    async def __call__(self, scope, receive, send) -> None:
+        async def until_disconnect() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        watcher = asyncio.get_running_loop().create_task(until_disconnect())
+        watcher.add_done_callback(lambda _: self.sub.end())
         try:
-            event = await sub.next(keepalive)
-        except TimeoutError:
-            yield None
-            continue
-        if event is OVERFLOW:
-            return
-        yield event
+            await send({"type": "http.response.start", "status": self.status_code,
+                        "headers": self.raw_headers})
+            send = scope.get(BODY_SEND, send)
+            async for chunk in self.body_iterator:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if not self.replay.done:
+                await self._live(send)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except Exception:
+            if not watcher.done():  # a failed send to a client still there is a bug
+                raise
+        finally:
+            watcher.cancel()
+            self.sub.close()
+            await self.body_iterator.aclose()  # type: ignore[attr-defined]
+
+    async def _live(self, send) -> None:
+        """Live events after the replay, keep-alive comments when the hub says so, until
+        the hub ends the subscription (an overflow: the client reconnects with its last
+        id and replays; shutdown; a deleted task) or, for a task's stream, a final event."""
+        sub, renderer, sent = self.sub, self.renderer, self.replay.sent
+        while True:
+            out, ended = [], False
+            for item in await sub.take():
+                if item is KEEPALIVE:
+                    out.append(KEEPALIVE_TEXT)
+                elif item is END or item is OVERFLOW:
+                    ended = True
+                elif item.seq > sent:  # type: ignore[union-attr]
+                    event: TaskEvent = item  # type: ignore[assignment]
+                    out.append(renderer.text(event) or await renderer.render(event))
+                    sent = event.seq
+                    if self.final_ends and event.status.is_final:
+                        ended = True
+                        break
+            if out:
+                await send({"type": "http.response.body", "body": b"".join(out),
+                            "more_body": True})
+            if ended:
+                return
 
 
 def build_router(parts: Components, hubs: EventHubs) -> APIRouter:
     router = APIRouter(tags=["Siray API"])
-    settings = parts.settings
     hub = hubs.current
 
     @router.get("/v1/tasks/{task_id}/events", response_class=StreamingResponse,
@@ -118,71 +195,52 @@ def build_router(parts: Components, hubs: EventHubs) -> APIRouter:
         who, after = owner(request), last_event_id(request)
         await asyncio.to_thread(parts.service.get, who, task_id)  # 404 unless the caller's
         renderer = EventRenderer(parts, public_base(request))
+        sub = await hub().subscribe(task_id=task_id)
+        replay = Replay()
 
         async def stream() -> AsyncIterator[bytes]:
-            sub = await hub().subscribe(task_id=task_id)
-            try:
-                if after is None:
-                    latest = await asyncio.to_thread(parts.events.latest_of_task, task_id,
-                                                     sub.cursor)
-                    backlog = [latest] if latest else []
-                else:
-                    backlog = await asyncio.to_thread(parts.events.of_task, task_id, after,
-                                                      sub.cursor)
-                sent = after or 0
-                for event in backlog:
-                    yield await renderer.render(event)
-                    sent = event.seq
-                    if event.status.is_final:
-                        return
-                async for event in _live(sub, settings.events_keepalive):
-                    if event is None:
-                        if await asyncio.to_thread(parts.store.get_status, task_id) is None:
-                            return  # deleted: nothing more will come
-                        yield KEEPALIVE
-                        continue
-                    if event.seq <= sent:
-                        continue
-                    yield await renderer.render(event)
-                    sent = event.seq
-                    if event.status.is_final:
-                        return
-            finally:
-                sub.close()
+            if after is None:
+                latest = await asyncio.to_thread(parts.events.latest_of_task, task_id,
+                                                 sub.cursor)
+                backlog = [latest] if latest else []
+            else:
+                backlog = await asyncio.to_thread(parts.events.of_task, task_id, after,
+                                                  sub.cursor)
+            replay.sent = after or 0
+            for event in backlog:
+                yield await renderer.render(event)
+                replay.sent = event.seq
+                if event.status.is_final:
+                    replay.done = True
+                    return
 
-        return StreamingResponse(stream(), media_type="text/event-stream", headers=_HEADERS)
+        return EventStreamResponse(sub, renderer, replay, stream(), final_ends=True)
 
     @router.get("/v1/events", response_class=StreamingResponse, responses=_EVENT_STREAM,
                 summary="Follow all of the caller's tasks as server-sent events (genmill "
                         "extension)",
-                description="Live changes of every task of the key; with `Last-Event-ID`, "
-                            "every event after that one first. Each `data` names its "
-                            "`task_id`. The stream does not end by itself.")
+                description="Live changes of every task of the key, from the moment the "
+                            "stream opens: nothing that happened before is sent (a dashboard "
+                            "lists the tasks first, then follows this stream). With "
+                            "`Last-Event-ID`, every event after that one first. Each `data` "
+                            "names its `task_id`. The stream does not end by itself.")
     async def owner_events(request: Request) -> StreamingResponse:
         who, after = owner(request), last_event_id(request)
         renderer = EventRenderer(parts, public_base(request))
+        sub = await hub().subscribe(owner=who)
+        replay = Replay()
+        replay.sent = after if after is not None else sub.cursor
 
         async def stream() -> AsyncIterator[bytes]:
-            sub = await hub().subscribe(owner=who)
-            try:
-                sent = after if after is not None else sub.cursor
-                while after is not None and sent < sub.cursor:
-                    page = await asyncio.to_thread(parts.events.of_owner, who, sent,
-                                                   sub.cursor)
-                    if not page:
-                        break
-                    for event in page:
-                        yield await renderer.render(event)
-                        sent = event.seq
-                async for event in _live(sub, settings.events_keepalive):
-                    if event is None:
-                        yield KEEPALIVE
-                    elif event.seq > sent:
-                        yield await renderer.render(event)
-                        sent = event.seq
-            finally:
-                sub.close()
+            while after is not None and replay.sent < sub.cursor:
+                page = await asyncio.to_thread(parts.events.of_owner, who, replay.sent,
+                                               sub.cursor)
+                if not page:
+                    break
+                for event in page:
+                    yield await renderer.render(event)
+                    replay.sent = event.seq
 
-        return StreamingResponse(stream(), media_type="text/event-stream", headers=_HEADERS)
+        return EventStreamResponse(sub, renderer, replay, stream(), final_ends=False)
 
     return router

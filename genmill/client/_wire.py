@@ -70,7 +70,9 @@ def as_kind(kind: Kind | str) -> Kind:
 
 
 def submit_call(kind: Kind | str, model: str, prompt: str | None, image: ImageInput | None,
-                images: list[ImageInput] | None, params: dict[str, Any]) -> Call:
+                images: list[ImageInput] | None, params: dict[str, Any],
+                webhook: str | None = None,
+                webhook_events_filter: list[str] | None = None) -> Call:
     body: dict[str, Any] = {"model": model}
     if prompt is not None:
         body["prompt"] = prompt
@@ -79,6 +81,10 @@ def submit_call(kind: Kind | str, model: str, prompt: str | None, image: ImageIn
     if images:
         body["images"] = [image_value(item) for item in images]
     body.update(params)
+    if webhook is not None:
+        body["webhook"] = webhook
+    if webhook_events_filter is not None:
+        body["webhook_events_filter"] = list(webhook_events_filter)
     return Call("POST", SUBMIT_PATHS[as_kind(kind)], json=body)
 
 
@@ -195,6 +201,21 @@ def models_of(response: httpx.Response) -> list[Model]:
     if not isinstance(data, list):
         raise ProtocolError("no model list in the answer")
     return [Model.from_wire(item) for item in data]
+
+
+def workers_of(response: httpx.Response) -> list[dict[str, Any]]:
+    """The workers /readyz lists: host, device and the models each holds loaded. A 503
+    ("not ready") lists those it has; a server without the list gives []."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise_for_error(response)
+        raise ProtocolError("/readyz did not answer JSON") from None
+    workers = body.get("worker_devices") if isinstance(body, dict) else None
+    if not isinstance(workers, list):
+        raise_for_error(response)
+        return []
+    return [w for w in workers if isinstance(w, dict)]
 
 
 EVENT_STREAM = "text/event-stream"

@@ -68,9 +68,14 @@ class Client:
 
     def submit(self, kind: Kind | str, model: str, prompt: str | None = None,
                image: ImageInput | None = None, *, images: list[ImageInput] | None = None,
+               webhook: str | None = None, webhook_events_filter: list[str] | None = None,
                **params: Any) -> str:
-        """Submit a task; returns its id at once. A path or bytes `image` is sent inline."""
-        call = _wire.submit_call(kind, model, prompt, image, images, params)
+        """Submit a task; returns its id at once. A path or bytes `image` is sent inline.
+        `webhook`: an http(s) URL the server sends the task's events to, signed
+        (Standard Webhooks); `webhook_events_filter`: any of "start", "progress",
+        "completed" (the server's default: completed only)."""
+        call = _wire.submit_call(kind, model, prompt, image, images, params,
+                                 webhook, webhook_events_filter)
         task_id = _wire.submitted_id(self._send(call))
         self._kinds[task_id] = _wire.as_kind(kind)
         return task_id
@@ -206,6 +211,10 @@ class Client:
 
     def models(self) -> list[Model]:
         return _wire.models_of(self._send(_wire.Call("GET", "/v1/models")))
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The live workers: host, device ("cpu", "cuda:0"), models they hold loaded."""
+        return _wire.workers_of(self._send(_wire.Call("GET", "/readyz")))
 
     # -- outputs ----------------------------------------------------------------------
 

@@ -84,6 +84,14 @@ def generate(
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Where outputs go. [default: ./genmill-out/TASK_ID]",
     )] = None,
+    webhook: Annotated[str | None, typer.Option(
+        "--webhook", help="An http(s) URL the server sends the task's events to, signed "
+        "(Standard Webhooks; see docs/webhooks.md).",
+    )] = None,
+    webhook_events: Annotated[list[str] | None, typer.Option(
+        "--webhook-event", help="Which events go to --webhook: start, progress, completed "
+        "(repeatable). [default: completed]",
+    )] = None,
     timeout: Timeout = None,
     poll_interval: PollInterval = None,
     cancel_on_interrupt: CancelOnInterrupt = False,
@@ -101,7 +109,8 @@ def generate(
     task_id: str | None = None
     with reported_errors(), client(url, api_key, poll_interval) as gm:
         try:
-            task_id = gm.submit(kind, model, prompt, image, **params)
+            task_id = gm.submit(kind, model, prompt, image, webhook=webhook,
+                                webhook_events_filter=webhook_events or None, **params)
         except KeyboardInterrupt:
             raise fail("interrupted; no task id came back", INTERRUPTED) from None
         if not wait:

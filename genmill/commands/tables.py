@@ -65,12 +65,18 @@ def task_lines(task: Task) -> list[str]:
     return lines
 
 
-def model_table(models: list[Model]) -> Table:
+def model_table(models: list[Model], loaded_on: dict[str, list[str]] | None = None) -> Table:
+    """The models; with `loaded_on` (a server's answer), where each one is loaded."""
     table = Table(box=box.SIMPLE_HEAD)
     table.add_column("model", no_wrap=True)
     for name in ("mode", "kind", "params", "description"):
         table.add_column(name)
+    if loaded_on is not None:
+        table.add_column("loaded on")
     for model in models:
-        table.add_row(model.id, model.mode, model.kind.value if model.kind else "-",
-                      ", ".join(model.param_names()), model.description)
+        row = [model.id, model.mode, model.kind.value if model.kind else "-",
+               ", ".join(model.param_names()), model.description]
+        if loaded_on is not None:
+            row.append(", ".join(loaded_on.get(model.id, [])) or "-")
+        table.add_row(*row)
     return table

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import ValidationError
 
 from genmill.core import inputs as input_checks
+from genmill.core import webhooks
 from genmill.core.errors import Conflict, InvalidRequest, NotFound, TooManyTasks, Unavailable
 from genmill.core.param_checks import refuse_bools_for_numbers, refuse_non_finite
 from genmill.domain import Kind, Status, Task, TaskStatus, new_task_id
@@ -25,10 +26,12 @@ from genmill.engines.params import MAX_SEED
 from genmill.engines.registry import Registry, UnknownModel
 from genmill.storage import Storage
 from genmill.store import idempotency
+from genmill.store import webhooks as webhook_store
 from genmill.store.errors import StoreFull
 from genmill.store.idempotency import AlreadyClaimed, IdempotencyClaim
 from genmill.store.queue import queue_position
 from genmill.store.tasks import TaskStore
+from genmill.store.webhooks import WebhookSettings
 
 log = logging.getLogger("genmill.tasks")
 
@@ -109,6 +112,8 @@ class TaskService:
         max_attempts: int = 2,
         allow_private_fetch: bool = False,
         max_pending_per_key: int = 0,
+        webhook_secrets: webhooks.WebhookSecrets | None = None,
+        allow_private_webhooks: bool = False,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -116,6 +121,8 @@ class TaskService:
         self.max_attempts = max_attempts
         self.allow_private_fetch = allow_private_fetch
         self.max_pending_per_key = max_pending_per_key
+        self.webhook_secrets = webhook_secrets or webhooks.WebhookSecrets(None, {})
+        self.allow_private_webhooks = allow_private_webhooks
 
     @property
     def status_reads_are_local(self) -> bool:
@@ -141,11 +148,13 @@ class TaskService:
         return spec
 
     def submit(self, owner: str, body: dict[str, Any], kind: Kind | None = None,
-               idempotency_key: str | None = None, cancel_after: str | None = None) -> Task:
+               idempotency_key: str | None = None, cancel_after: str | None = None,
+               base_url: str = "") -> Task:
         """Validate everything a client sent, store the task QUEUED, return it.
 
         With an `idempotency_key` already used by this owner in the last 24 h for the same
-        request, return that task and store nothing; for another request, 409."""
+        request, return that task and store nothing; for another request, 409.
+        `base_url` is where the client reached this server: a webhook's output URLs."""
         if not isinstance(body, dict):
             raise InvalidRequest("body: must be a JSON object", "body")
         claim = None
@@ -163,10 +172,13 @@ class TaskService:
                 or not -100 <= priority <= 100):
             raise InvalidRequest("priority: must be an integer from -100 to 100", "priority")
         deadline = _deadline(body.pop("deadline", None), cancel_after, time.time())
+        webhook = webhooks.requested(body, base_url, self.allow_private_webhooks,
+                                     self.webhook_secrets, owner)
         try:
             params = spec.params.model_validate(body)
         except ValidationError as exc:
-            known = [*spec.params_schema().get("properties", {}), *INPUT_FIELDS, "priority"]
+            known = [*spec.params_schema().get("properties", {}), *INPUT_FIELDS, "priority",
+                     *webhooks.FIELDS]
             message, field = describe_validation_error(exc, known)
             raise InvalidRequest(message, field) from None
         refuse_bools_for_numbers(body, params)
@@ -207,7 +219,8 @@ class TaskService:
                               "retry later") from None
         limit = self.max_pending_per_key
         try:
-            if not self.store.insert(task, max_unfinished=limit, idempotency=claim):
+            if not self.store.insert(task, max_unfinished=limit, idempotency=claim,
+                                     webhook=webhook):
                 raise TooManyTasks(  # counted atomically with the insert
                     f"this key already has {limit} tasks waiting or running; retry when one ends"
                 )
@@ -307,6 +320,15 @@ class TaskService:
             raise NotFound(f"task {task_id} not found")
         return task
 
+    def webhook(self, task_id: str) -> WebhookSettings | None:
+        """The task's webhook settings (the caller has checked the task is theirs)."""
+        return webhook_store.settings_of(self.store.db, task_id)
+
+    def webhook_deliveries(self, owner: str, task_id: str) -> list[dict[str, Any]]:
+        """The task's webhook deliveries, oldest first; another key's task is a 404."""
+        self.get(owner, task_id)
+        return webhook_store.of_task(self.store.db, task_id)
+
     def queue_position(self, task_id: str) -> int | None:
         """0-based place among queued tasks (priority, then age); None if not queued."""
         return queue_position(self.store.db, task_id)
@@ -328,9 +350,9 @@ class TaskService:
     ) -> tuple[list[Task], int]:
         return self.store.list(owner, (page - 1) * page_size, page_size, statuses, kind, model)
 
-    def readiness(self, worker_freshness: float) -> tuple[bool, bool, int]:
-        """(the database answers, the storage answers, how many workers were seen in the
-        last N seconds)."""
+    def readiness(self, worker_freshness: float) -> tuple[bool, bool, list[dict]]:
+        """(the database answers, the storage answers, the workers seen in the last N
+        seconds: host, device and the models each holds loaded)."""
         try:
             self.storage.check()
             storage_ok = True
@@ -340,8 +362,8 @@ class TaskService:
         try:
             self.store.db.ping()
         except Exception:
-            return False, storage_ok, 0
-        return True, storage_ok, self.store.live_workers(worker_freshness)
+            return False, storage_ok, []
+        return True, storage_ok, self.store.worker_list(worker_freshness)
 
     # -- cancel and delete -----------------------------------------------------------
 

@@ -105,8 +105,12 @@ class ModelSpec:
     name: str = ""
     description: str = ""
     time_limit: float = 600.0  # seconds a single run may take
-    # Which worker pool runs it: "cpu" (the --workers processes) or "gpu" (one per GPU).
+    # Which worker pool runs it: "cpu" (the --workers processes), "gpu" (any GPU worker)
+    # or "cuda:N" (the worker of GPU N only).
     device: str = "cpu"
+    # Models with the same non-empty load group share one load in a worker (one set of
+    # weights); a worker prefers the tasks of the groups it holds (worker/affinity.py).
+    load_group: str = ""
 
     @property
     def kind(self) -> Kind:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from genmill.domain import kind_of_task_id
 from genmill.storage.base import StoredFile, is_safe_name
-from genmill.storage.staging import StagingArea
+from genmill.storage.staging import StagingArea, check_outputs
 
 
 class LocalStorage:
@@ -50,9 +50,7 @@ class LocalStorage:
 
     def commit(self, task_id: str, staging: Path, names: list[str]) -> None:
         """Move a finished run's files into place in one rename: all or nothing."""
-        for name in names:
-            if not is_safe_name(name) or not (staging / name).is_file():
-                raise ValueError(f"engine output {name!r} is not a file it wrote")
+        check_outputs(staging, names)
         for extra in staging.iterdir():
             if extra.name not in names:
                 if extra.is_dir():

@@ -30,7 +30,7 @@ from obstore.store import S3Store
 
 from genmill.domain import kind_of_task_id
 from genmill.storage.base import StoredFile, is_safe_name
-from genmill.storage.staging import StagingArea
+from genmill.storage.staging import StagingArea, check_outputs
 
 log = logging.getLogger("genmill.storage")
 
@@ -100,9 +100,7 @@ class S3Storage:
 
     def commit(self, task_id: str, staging: Path, names: list[str]) -> None:
         """Upload the named files; all or nothing. The staging directory goes either way."""
-        for name in names:
-            if not is_safe_name(name) or not (staging / name).is_file():
-                raise ValueError(f"engine output {name!r} is not a file it wrote")
+        check_outputs(staging, names)
         written: list[str] = []
         try:
             for name in names:

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from genmill.domain import kind_of_task_id
+from genmill.storage.base import is_safe_name
 
 
 class StagingArea:
@@ -30,3 +31,11 @@ class StagingArea:
             raise ValueError(f"not a task id: {task_id!r}")
         for leftover in self.root.glob(f"{task_id}.*"):
             shutil.rmtree(leftover, ignore_errors=True)
+
+
+def check_outputs(staging: Path, names: list[str]) -> None:
+    """Before a commit: every name an engine returned is a safe file name of a file it
+    wrote in its staging directory (an engine cannot point a commit elsewhere)."""
+    for name in names:
+        if not is_safe_name(name) or not (staging / name).is_file():
+            raise ValueError(f"engine output {name!r} is not a file it wrote")

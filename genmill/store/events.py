@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, func, literal_column, select, text
 
 from genmill.domain import Kind, Status, TaskEvent
 from genmill.store.connector import Database
-from genmill.store.schema import task_events
+from genmill.store.schema import task_events, tasks
 
 _FIELDS = [task_events.c[name] for name in (
     "seq", "task_id", "kind", "action", "owner", "status", "progress", "outputs",
@@ -90,6 +90,16 @@ class EventStore:
         """Up to BATCH of the owner's events in (after, upto], in order."""
         rows = self.db.fetch_all(_OF_OWNER, {"owner": owner, "after": after, "upto": upto})
         return [_event(r) for r in rows]
+
+    def missing_tasks(self, task_ids: list[str]) -> set[str]:
+        """Those of `task_ids` that no longer exist (deleted: their streams end)."""
+        present: set[str] = set()
+        with self.db.read() as conn:
+            for start in range(0, len(task_ids), 500):
+                chunk = task_ids[start:start + 500]
+                present.update(conn.execute(select(tasks.c.id).where(tasks.c.id.in_(chunk)))
+                               .scalars())
+        return set(task_ids) - present
 
     # -- gaps (PostgreSQL) -----------------------------------------------------------
 

@@ -187,6 +187,103 @@ def _v8_leases_and_timings(conn: Connection) -> None:
     create_timings(conn)
 
 
+def _v9_worker_devices(conn: Connection) -> None:
+    """What each worker serves on and which models it holds loaded (/readyz shows them).
+    A database made at version 1 by this code has the columns already."""
+    if "device" in {c["name"] for c in inspect(conn).get_columns("workers")}:
+        return
+    conn.exec_driver_sql("ALTER TABLE workers ADD COLUMN device VARCHAR(32) NOT NULL "
+                         "DEFAULT 'cpu'")
+    conn.exec_driver_sql("ALTER TABLE workers ADD COLUMN loaded JSON NOT NULL DEFAULT '[]'")
+
+
+# Webhook outbox rows (migration 10): copied from the task row and its webhook settings.
+# Spelled out here, not derived from the tables: an applied migration must not change.
+_OUTBOX_COLUMNS = ("id, task_id, owner, event, url, receiver, base_url, action, status, "
+                   "progress, outputs, fail_reason, submit_time, start_time, finish_time, "
+                   "created_at, state, attempts, next_try, last_error")
+_NOW = {"sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
+        "postgresql": "extract(epoch from clock_timestamp())::float8"}
+_NEW_ID = {"sqlite": "'msg_' || lower(hex(randomblob(16)))",
+           "postgresql": "'msg_' || replace(gen_random_uuid()::text, '-', '')"}
+# `events` holds the wanted ones comma-framed (",start,completed,"); no LIKE, whose "%"
+# the PostgreSQL driver would read as a placeholder.
+_HAS_EVENT = {"sqlite": "instr(w.events, ',{wanted},') > 0",
+              "postgresql": "strpos(w.events, ',{wanted},') > 0"}
+# Progress events: at most one per task every half second (best effort, never retried).
+_PROGRESS_GAP = 0.5
+
+
+def _outbox_insert(dialect: str, event: str, wanted: str) -> str:
+    now = _NOW[dialect]
+    sql = (
+        f"INSERT INTO webhook_deliveries ({_OUTBOX_COLUMNS}) SELECT {_NEW_ID[dialect]}, "
+        f"NEW.id, NEW.owner, '{event}', w.url, w.receiver, w.base_url, NEW.action, "
+        "NEW.status, NEW.progress, NEW.outputs, NEW.fail_reason, NEW.submit_time, "
+        f"NEW.start_time, NEW.finish_time, {now}, 'pending', 0, {now}, '' "
+        "FROM task_webhooks w WHERE w.task_id = NEW.id AND "
+        + _HAS_EVENT[dialect].format(wanted=wanted)
+    )
+    if event == "task.progress":
+        sql += (" AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.task_id = NEW.id"
+                f" AND d.event = 'task.progress' AND d.created_at > {now} - {_PROGRESS_GAP})")
+    return sql
+
+
+def _v10_webhooks(conn: Connection) -> None:
+    """Webhooks: each task's settings and the outbox, filled by triggers in the very
+    transaction that changes the task (whichever code path or process makes it), so a
+    delivery is never lost between a commit and a crash. Removed with their task."""
+    schema.task_webhooks.create(conn)
+    schema.webhook_deliveries.create(conn)
+    dialect = conn.dialect.name
+    started = _outbox_insert(dialect, "task.started", "start")
+    completed = _outbox_insert(dialect, "task.completed", "completed")
+    progress = _outbox_insert(dialect, "task.progress", "progress")
+    forget = ("DELETE FROM task_webhooks WHERE task_id = OLD.id; "
+              "DELETE FROM webhook_deliveries WHERE task_id = OLD.id")
+    if dialect == "sqlite":
+        status_changed = "OLD.status IS NOT NEW.status"
+        conn.exec_driver_sql(
+            "CREATE TRIGGER webhook_started AFTER UPDATE OF status ON tasks "
+            f"WHEN {status_changed} AND NEW.status = 'IN_PROGRESS' BEGIN {started}; END")
+        conn.exec_driver_sql(
+            "CREATE TRIGGER webhook_completed AFTER UPDATE OF status ON tasks "
+            f"WHEN {status_changed} AND NEW.status IN ('SUCCESS', 'FAILURE') "
+            f"BEGIN {completed}; END")
+        conn.exec_driver_sql(
+            "CREATE TRIGGER webhook_progress AFTER UPDATE OF progress ON tasks "
+            "WHEN NEW.status = 'IN_PROGRESS' AND OLD.status = 'IN_PROGRESS' "
+            f"AND NEW.progress > OLD.progress BEGIN {progress}; END")
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER webhook_forget AFTER DELETE ON tasks BEGIN {forget}; END")
+        return
+    conn.exec_driver_sql(f"""
+        CREATE FUNCTION genmill_task_webhooks() RETURNS trigger AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' THEN
+                {forget};
+            ELSIF NEW.status IS DISTINCT FROM OLD.status THEN
+                IF NEW.status = 'IN_PROGRESS' THEN
+                    {started};
+                ELSIF NEW.status IN ('SUCCESS', 'FAILURE') THEN
+                    {completed};
+                END IF;
+            ELSIF NEW.status = 'IN_PROGRESS' AND NEW.progress > OLD.progress THEN
+                {progress};
+            END IF;
+            RETURN NULL;
+        END $$ LANGUAGE plpgsql""")
+    conn.exec_driver_sql(
+        "CREATE TRIGGER task_webhooks_delete AFTER DELETE ON tasks "
+        "FOR EACH ROW EXECUTE FUNCTION genmill_task_webhooks()")
+    conn.exec_driver_sql(
+        "CREATE TRIGGER task_webhooks_update AFTER UPDATE OF status, progress ON tasks "
+        "FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status "
+        "OR OLD.progress IS DISTINCT FROM NEW.progress) "
+        "EXECUTE FUNCTION genmill_task_webhooks()")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_task_counts),
@@ -196,6 +293,8 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (6, _v6_idempotency_keys),
     (7, _v7_task_deadline),
     (8, _v8_leases_and_timings),
+    (9, _v9_worker_devices),
+    (10, _v10_webhooks),
 ]
 
 

@@ -95,6 +95,8 @@ workers = Table(
     Column("pid", Integer, nullable=False),
     Column("started_at", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
+    Column("device", String(32), nullable=False, default="cpu"),  # "cpu" or "cuda:N"
+    Column("loaded", JSON, nullable=False, default=list),  # models its engine host holds
 )
 
 # One row per change of a task that a client sees (status, progress, outputs), appended
@@ -135,3 +137,55 @@ idempotency_keys = Table(
     Column("created_at", Float, nullable=False),
 )
 Index("ix_idempotency_keys_created", idempotency_keys.c.created_at)
+
+# A task's webhook (migration 10): where its events go, which ones, and the base of the
+# output URLs its client saw at submit (the deliverer has no request to read it from).
+# `events` is a comma-framed list (",start,completed,") so a trigger tests one with LIKE.
+task_webhooks = Table(
+    "task_webhooks",
+    metadata,
+    Column("task_id", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("receiver", String(300), nullable=False),
+    Column("events", String(64), nullable=False),
+    Column("base_url", Text, nullable=False),
+)
+
+# The webhook outbox (migration 10): one row per event to deliver, inserted by triggers on
+# the task table in the transaction that made the change, with a snapshot of what the
+# status document shows. `id` is the webhook-id, the same on every attempt. `receiver` is
+# host:port, the unit of the deliverer's concurrency. `state`: pending, delivered, failed
+# (out of attempts), gone (the receiver answered 410), refused (a private address),
+# dropped (a best-effort event that could not be sent). Deleted with their task.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("task_id", String(64), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("receiver", String(300), nullable=False),
+    Column("base_url", Text, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("progress", Integer, nullable=False),
+    Column("outputs", JSON, nullable=False),
+    Column("fail_reason", Text, nullable=False),
+    Column("submit_time", Float, nullable=False),
+    Column("start_time", Float),
+    Column("finish_time", Float),
+    Column("created_at", Float, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_try", Float),
+    Column("last_try", Float),
+    Column("last_status", Integer),
+    Column("last_error", Text, nullable=False),
+    Column("lease_owner", String(100)),
+    Column("lease_expires", Float),
+    sqlite_autoincrement=True,
+)
+Index("ix_webhook_deliveries_due", webhook_deliveries.c.state, webhook_deliveries.c.next_try)
+Index("ix_webhook_deliveries_task", webhook_deliveries.c.task_id, webhook_deliveries.c.seq)

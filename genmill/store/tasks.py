@@ -8,7 +8,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    Row,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from genmill.domain import Kind, Status, Task, TaskStatus
 from genmill.store.connector import Database
@@ -16,6 +27,7 @@ from genmill.store.idempotency import IdempotencyClaim
 from genmill.store.idempotency import claim as claim_key
 from genmill.store.schema import task_counts, tasks, workers
 from genmill.store.status_memo import StatusMemo
+from genmill.store.webhooks import WebhookSettings, save_settings
 
 _COLUMNS = [c for c in tasks.c if c.name != "seq"]
 _FIELDS = [c.name for c in _COLUMNS]
@@ -93,11 +105,13 @@ class TaskStore:
     # -- submit and read -------------------------------------------------------------
 
     def insert(self, task: Task, max_unfinished: int = 0,
-               idempotency: IdempotencyClaim | None = None) -> bool:
+               idempotency: IdempotencyClaim | None = None,
+               webhook: WebhookSettings | None = None) -> bool:
         """Store a new task. With `max_unfinished` > 0, only while its owner has fewer
         tasks waiting or running: False, and nothing stored, when it has that many. With
         `idempotency`, only if its key is not claimed yet (else `AlreadyClaimed`, and
-        nothing is stored).
+        nothing is stored). `webhook` is stored in the same transaction, so no change
+        of the task can happen before its webhook is known.
 
         The count and the insert are one step. Concurrent inserts of one owner take
         turns (`Database.serialize_owner`), so each counts the ones committed before it.
@@ -110,6 +124,8 @@ class TaskStore:
             if idempotency is not None:
                 claim_key(conn, idempotency, task.id)
             conn.execute(insert(tasks).values(**_task_to_values(task)))
+            if webhook is not None:
+                save_settings(conn, task.id, webhook)
             if task.status == Status.QUEUED:
                 self.db.notify_new_work(conn)
         return True
@@ -181,17 +197,25 @@ class TaskStore:
     # -- the queue -------------------------------------------------------------------
 
     def claim(self, worker_id: str, lease_seconds: float,
-              models: Sequence[str] | None = None) -> Task | None:
+              models: Sequence[str] | None = None, prefer: Sequence[str] = (),
+              fair_after: float = 30.0) -> Task | None:
         """Take the next queued task (highest priority, then oldest) and lease it; with
-        `models`, only a task for one of them (a worker pool's share of the queue)."""
+        `models`, only a task for one of them (a worker pool's share of the queue).
+
+        With `prefer` (the models a worker holds loaded), their tasks come first, except
+        that any task waiting longer than `fair_after` seconds comes before them all."""
         now = time.time()
+        order = [tasks.c.priority.desc(), tasks.c.seq]
+        if prefer:
+            order.insert(0, case((tasks.c.submit_time < now - fair_after, 0),
+                                 (tasks.c.model.in_(list(prefer)), 1), else_=2))
         # FOR UPDATE SKIP LOCKED on PostgreSQL (concurrent claimers skip each other's row);
         # SQLite renders no locking clause and its BEGIN IMMEDIATE serialises writers.
         next_task = (
             select(tasks.c.seq)
             .where(tasks.c.status == Status.QUEUED.value,
                    *([tasks.c.model.in_(list(models))] if models is not None else []))
-            .order_by(tasks.c.priority.desc(), tasks.c.seq)
+            .order_by(*order)
             .limit(1)
             .with_for_update(skip_locked=True)
             .scalar_subquery()
@@ -379,16 +403,19 @@ class TaskStore:
 
     # -- workers ---------------------------------------------------------------------
 
-    def worker_seen(self, worker_id: str, host: str, pid: int, started_at: float) -> None:
+    def worker_seen(self, worker_id: str, host: str, pid: int, started_at: float,
+                    device: str = "cpu", loaded: Sequence[str] = ()) -> None:
         now = time.time()
         with self.db.write() as conn:
             updated = conn.execute(
-                update(workers).where(workers.c.id == worker_id).values(last_seen=now)
+                update(workers).where(workers.c.id == worker_id)
+                .values(last_seen=now, loaded=list(loaded))
             ).rowcount
             if not updated:
                 conn.execute(
                     insert(workers).values(
-                        id=worker_id, host=host, pid=pid, started_at=started_at, last_seen=now
+                        id=worker_id, host=host, pid=pid, started_at=started_at, last_seen=now,
+                        device=device, loaded=list(loaded),
                     )
                 )
 
@@ -400,6 +427,18 @@ class TaskStore:
         """A supervisor saw one of its worker processes die without signing off."""
         with self.db.write() as conn:
             conn.execute(delete(workers).where(workers.c.host == host, workers.c.pid == pid))
+
+    def worker_list(self, within_seconds: float) -> list[dict]:
+        """The workers seen in the last N seconds: host, pid, device, loaded models."""
+        since = time.time() - within_seconds
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(workers.c.host, workers.c.pid, workers.c.device, workers.c.loaded)
+                .where(workers.c.last_seen >= since)
+                .order_by(workers.c.host, workers.c.device, workers.c.pid)
+            ).all()
+        return [{"host": host, "pid": pid, "device": device, "loaded": list(loaded or [])}
+                for host, pid, device, loaded in rows]
 
     def live_workers(self, within_seconds: float) -> int:
         since = time.time() - within_seconds

@@ -30,9 +30,18 @@ def visible_gpus() -> list[int]:
 def gpu_indexes(settings: Settings, registry: Registry) -> list[int]:
     """The GPUs to start a worker on: GENMILL_GPUS, else every visible one, and none when
     no model wants a GPU."""
-    if not any(spec.device == "gpu" for spec in registry.models()):
+    if not any(spec.device != "cpu" for spec in registry.models()):
         return []
     return list(settings.gpus) if settings.gpus is not None else visible_gpus()
+
+
+def unserved_models(registry: Registry, gpus: list[int]) -> list[str]:
+    """Models pinned to a GPU ("cuda:N") that no worker would take: N is not among `gpus`.
+    Without GPU workers the CPU workers take every model, so none is unserved then."""
+    if not gpus:
+        return []
+    return [f"{spec.id} (device {spec.device})" for spec in registry.models()
+            if spec.device.startswith("cuda:") and int(spec.device[5:]) not in gpus]
 
 
 def worker_settings(settings: Settings, gpus: list[int]) -> tuple[list[Settings], list[str]]:
@@ -46,13 +55,18 @@ def worker_settings(settings: Settings, gpus: list[int]) -> tuple[list[Settings]
     return slots, labels
 
 
+def device_label(settings: Settings) -> str:
+    """What a worker serves on: "cpu" or "cuda:N"."""
+    return "cpu" if settings.worker_gpu is None else f"cuda:{settings.worker_gpu}"
+
+
 def claimable_models(settings: Settings, registry: Registry) -> list[str] | None:
     """The models this worker takes tasks for; None: all of them."""
-    wants_gpu = [spec.id for spec in registry.models() if spec.device == "gpu"]
     if settings.worker_gpu is not None:
-        return wants_gpu
-    if wants_gpu and settings.gpus:
-        return [spec.id for spec in registry.models() if spec.device != "gpu"]
+        mine = ("gpu", f"cuda:{settings.worker_gpu}")
+        return [spec.id for spec in registry.models() if spec.device in mine]
+    if settings.gpus and any(spec.device != "cpu" for spec in registry.models()):
+        return [spec.id for spec in registry.models() if spec.device == "cpu"]
     return None
 
 

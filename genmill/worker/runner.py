@@ -27,6 +27,7 @@ from genmill.lifetime import ParentWatch, die_with_parent
 from genmill.logs import setup_logging
 from genmill.store.errors import StoreUnavailable
 from genmill.worker import pools
+from genmill.worker.affinity import Residency
 from genmill.worker.engine_host import NO_SPACE, EngineHost
 from genmill.worker.retry import Backoff, GaveUp, persist
 
@@ -46,6 +47,8 @@ class Runner:
         parts = Components(settings, pool_size=2)
         self.db, self.store, self.storage = parts.database, parts.store, parts.storage
         self.models = pools.claimable_models(settings, parts.registry)  # None: any model
+        self.device = pools.device_label(settings)
+        self.residency = Residency(parts.registry, settings.model_idle_unload, self.models)
         pools.pin_to_gpu(settings)
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.started_at = time.time()
@@ -78,8 +81,20 @@ class Runner:
     def heartbeat(self) -> None:
         """Tell the store this worker is alive (what /readyz counts), every few seconds."""
         if time.monotonic() - self._last_seen > WORKER_HEARTBEAT:
-            self.store.worker_seen(self.id, socket.gethostname(), os.getpid(), self.started_at)
+            self.store.worker_seen(self.id, socket.gethostname(), os.getpid(), self.started_at,
+                                   self.device, self.residency.loaded_models(self._host_pid()))
             self._last_seen = time.monotonic()
+
+    def _host_pid(self) -> int | None:
+        return self.host.process.pid if self.host.alive() else None
+
+    def _claim(self) -> Task | None:
+        loaded = self.residency.loaded_models(self._host_pid())
+        task = self.store.claim(self.id, self.settings.lease_seconds, self.models,
+                                prefer=loaded, fair_after=self.settings.affinity_max_wait)
+        if task is not None and loaded and task.model not in loaded:
+            self._last_seen = 0.0  # another load coming: say so at the next heartbeat
+        return task
 
     def serve(self) -> None:
         waiter = self.db.work_waiter(self.settings.poll_interval)
@@ -89,8 +104,7 @@ class Runner:
             while not self.should_stop():
                 try:
                     self.heartbeat()
-                    task = self.store.claim(self.id, self.settings.lease_seconds,
-                                            self.models)
+                    task = self._claim()
                 except StoreUnavailable as exc:
                     if backoff.failures == 0:
                         log.warning("worker %s: database unavailable (%s); retrying",
@@ -106,6 +120,7 @@ class Runner:
                     continue
                 try:
                     self.execute(task)
+                    self.residency.done(task.model, self._host_pid())
                 except GaveUp as exc:
                     log.warning("task %s: could not record %s before stopping; its lease "
                                 "will expire and it will be re-queued", task.id, exc,
@@ -135,6 +150,7 @@ class Runner:
             "inputs": task.inputs,
             "output_dir": str(staging),
         })
+        self.residency.ran(task.model, self._host_pid())
         started = time.monotonic()
         lease_every = self.settings.lease_seconds / 3
         last_lease = last_cancel_check = started

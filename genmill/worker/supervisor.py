@@ -26,6 +26,7 @@ from genmill.store.errors import StoreUnavailable
 from genmill.worker import pools
 from genmill.worker.retry import MAX_DELAY, Backoff
 from genmill.worker.runner import worker_main
+from genmill.worker.webhooks import Deliverer
 
 log = logging.getLogger("genmill.supervisor")
 
@@ -52,9 +53,12 @@ class Supervisor:
         self._reap_after = 0.0  # after an outage: when reaping may resume
         # One per machine; a lease in the database lets one of them sweep at a time.
         self.retention = SweeperThread(parts.retention, settings.retention_sweep_seconds)
+        # Webhooks go out from a thread of their own: a slow receiver never holds this one.
+        self.webhooks = Deliverer(settings, self.db, parts.webhook_secrets)
 
-        # CPU workers, then one per GPU (worker/pools.py).
-        gpus = pools.gpu_indexes(settings, parts.registry)
+        # CPU workers, then one per GPU (worker/pools.py). No workers asked for (`serve
+        # --workers 0`: an API-only process) means no GPU workers either.
+        gpus = pools.gpu_indexes(settings, parts.registry) if count else []
         self._slots, self.labels = pools.worker_settings(settings.model_copy(
             update={"workers": count}), gpus)
         self.count = len(self._slots)
@@ -73,6 +77,7 @@ class Supervisor:
             self._spawn(slot)
         self._thread.start()
         self.retention.start()
+        self.webhooks.start()
         log.info("started %d worker process(es): %s", self.count, ", ".join(self.labels))
 
     def pids(self) -> list[int]:
@@ -147,6 +152,7 @@ class Supervisor:
         """Ask every worker to stop (each gives its running task back), then wait."""
         self._stopping.set()
         self.retention.stop()
+        self.webhooks.stop()
         for process in self._processes:
             if process is not None and process.is_alive():
                 process.terminate()  # SIGTERM: the worker releases its task and exits

@@ -35,3 +35,10 @@ class DiffusersEntry(EntryBase):
     def on_gpu(self) -> bool:
         """Whether this entry wants a GPU worker ("auto" does when one is there)."""
         return self.device != "cpu"
+
+    @property
+    def pool(self) -> str:
+        """The workers that serve it: "cpu", "gpu" (any GPU) or "cuda:N" (GPU N only)."""
+        if self.device.startswith("cuda:"):
+            return self.device
+        return "gpu" if self.on_gpu else "cpu"

@@ -40,7 +40,8 @@ class DiffusersKind:
             description=entry.description or f"{entry.source} through diffusers "
             f"({entry.mode.value})",
             time_limit=entry.time_limit,
-            device="gpu" if entry.on_gpu else "cpu",
+            device=entry.pool,
+            load_group=f"diffusers:{entry.source}:{entry.dtype}:{entry.device}:{entry.offload}",
         )
 
 

@@ -22,14 +22,17 @@ export class SseParser {
 
   push(text) {
     this.buffer += text;
+    // One scan of the chunk (a global regex moves lastIndex), not a copy of the rest of
+    // the buffer per line: a chunk of a busy stream holds hundreds of lines.
+    const breaks = /\r\n|\r|\n/g;
     let start = 0;
     for (;;) {
-      const match = /\r\n|\r|\n/.exec(this.buffer.slice(start));
+      const match = breaks.exec(this.buffer);
       if (!match) break;
       // A lone \r at the end may be the first half of \r\n: wait for more.
-      if (match[0] === "\r" && start + match.index === this.buffer.length - 1) break;
-      this.line(this.buffer.slice(start, start + match.index));
-      start += match.index + match[0].length;
+      if (match[0] === "\r" && match.index === this.buffer.length - 1) break;
+      this.line(this.buffer.slice(start, match.index));
+      start = match.index + match[0].length;
     }
     this.buffer = this.buffer.slice(start);
   }
