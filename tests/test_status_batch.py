@@ -82,3 +82,25 @@ def test_status_polls_on_postgresql_see_each_change_and_only_their_own_tasks(
         assert anonymous.get(f"{IMAGES}/{task_id}", headers=bob).status_code == 404
         assert alice.get(f"/v1/video/generations/{task_id}").status_code == 404  # other kind
         assert alice.get(f"{IMAGES}/img_nonexistent").status_code == 404
+
+
+def test_statuses_on_postgresql_come_back_after_a_lost_connection(postgres_url):
+    import psycopg
+
+    from bench.common import seed_tasks
+    from genmill.store.connector import Database
+    from genmill.store.tasks import TaskStore
+
+    ids = seed_tasks(postgres_url, 3, owner="alice")
+    store = TaskStore(Database(postgres_url))
+    try:
+        found = store.get_statuses(ids + ["video_missing"])
+        assert sorted(found) == sorted(ids) and found[ids[0]].owner == "alice"
+        with psycopg.connect(postgres_url, autocommit=True) as admin:  # cut the reader
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        with pytest.raises(StoreUnavailable):
+            store.get_statuses(ids)
+        assert sorted(store.get_statuses(ids)) == sorted(ids)  # a new connection
+    finally:
+        store.db.dispose()

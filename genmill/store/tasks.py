@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Row,
+    String,
     and_,
     bindparam,
     case,
@@ -45,6 +47,11 @@ _GET_STATUS = select(*(tasks.c[name] for name in _STATUS_FIELDS)).where(
 
 _GET_STATUSES = select(*(tasks.c[name] for name in _STATUS_FIELDS)).where(
     tasks.c.id.in_(bindparam("task_ids", expanding=True))
+)
+# PostgreSQL: one array parameter, so the statement is the same whatever the number of
+# ids and stays prepared on the server.
+_GET_STATUSES_PG = select(*(tasks.c[name] for name in _STATUS_FIELDS)).where(
+    tasks.c.id == func.any(bindparam("task_ids", type_=ARRAY(String)))
 )
 
 # Waiting or running tasks of one owner, summed from the trigger-kept counts.
@@ -149,7 +156,10 @@ class TaskStore:
     def get_statuses(self, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
         """The polled fields of many tasks in one query (absent ids are left out): the
         many polls in flight at once on a networked database share a round trip."""
-        rows = self.db.fetch_all(_GET_STATUSES, {"task_ids": list(task_ids)})
+        if self.db.is_sqlite:
+            rows = self.db.fetch_all(_GET_STATUSES, {"task_ids": list(task_ids)})
+        else:
+            rows = self.db.fetch_all_direct(_GET_STATUSES_PG, {"task_ids": list(task_ids)})
         return {row[0]: _row_to_status(row) for row in rows}
 
     def _read_status(self, task_id: str) -> TaskStatus | None:
