@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     events_keepalive: float = Field(15.0, gt=0)  # seconds between SSE keep-alive comments
     # Requests one HTTP process serves at once (granian); each open event stream is one.
     max_concurrent_requests: int = Field(16384, ge=1)
+    # On SIGTERM, how long requests in flight may still run before the HTTP process is
+    # ended: an event stream never finishes by itself, and would hold a stop forever.
+    shutdown_seconds: float = Field(5.0, gt=0, le=3600)
 
     # Where task files live: "" or file://PATH (the data dir), or s3://bucket/prefix.
     storage_url: str = ""
