@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import secrets
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -30,9 +33,10 @@ def require(tool: str, package: str) -> str:
     return path
 
 
-def seed_tasks(database_url: str, count: int, owner: str = "", kind: str = "video",
+def seed_tasks(database_url: str | list[str], count: int, owner: str = "", kind: str = "video",
                status: str = "SUCCESS", model: str = "bench/model") -> list[str]:
-    """Insert `count` finished tasks in bulk; returns their ids."""
+    """Insert `count` finished tasks in bulk (the same ones into each database given);
+    returns their ids."""
     from sqlalchemy import insert
 
     from genmill.domain import Kind, Status, Task, new_task_id
@@ -40,8 +44,10 @@ def seed_tasks(database_url: str, count: int, owner: str = "", kind: str = "vide
     from genmill.store.schema import tasks
     from genmill.store.tasks import _task_to_values
 
-    db = Database(database_url)
-    db.migrate()
+    urls = [database_url] if isinstance(database_url, str) else database_url
+    databases = [Database(url) for url in urls]
+    for db in databases:
+        db.migrate()
     ids: list[str] = []
     now = time.time()
     batch: list[dict] = []
@@ -54,15 +60,33 @@ def seed_tasks(database_url: str, count: int, owner: str = "", kind: str = "vide
                     time_limit=600)
         ids.append(task.id)
         batch.append(_task_to_values(task))
-        if len(batch) == 5000:
-            with db.write() as conn:
-                conn.execute(insert(tasks), batch)
+        if len(batch) == 5000 or i == count - 1:
+            for db in databases:
+                with db.write() as conn:
+                    conn.execute(insert(tasks), batch)
             batch = []
-    if batch:
-        with db.write() as conn:
-            conn.execute(insert(tasks), batch)
-    db.dispose()
+    for db in databases:
+        db.dispose()
     return ids
+
+
+POSTGRES_URL = os.environ.get("GENMILL_BENCH_POSTGRES_URL",
+                              "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextlib.contextmanager
+def scratch_postgres(base_url: str = POSTGRES_URL) -> Iterator[str]:
+    """A new empty PostgreSQL database on the server of `base_url`, dropped afterwards."""
+    import psycopg
+
+    name = f"genmill_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base_url.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(base_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Server:

@@ -1,14 +1,24 @@
-"""Status-poll throughput: GET /v1/video/generations/{id} vs a bare constant-JSON route.
+"""Status-poll throughput: GET /v1/video/generations/{id} against three baselines.
 
-One server process (granian), 64 connections (wrk), 100,000 tasks in the store, polls
-spread over 1,000 of them. The bare route lives in the same app and returns a constant
-body of the same size, so the ratio isolates what a status lookup costs.
+One HTTP process per server (granian), 64 connections (wrk), 100,000 tasks in the store,
+polls spread over 1,000 of them. Baselines, all measured in this run, alternating:
 
-A third run polls while another connection commits progress updates (`--writes`, as many
-running tasks would), so the read path is also measured when the store keeps changing.
+- the bare route: a route in the same genmill app (same middlewares: access log, auth,
+  body cap, error handling) returning a constant body of a status's size, so
+  status/bare isolates what a status lookup costs;
+- the minimal app: granian + a one-route Starlette app returning the same bytes, so
+  bare/minimal is what genmill's own app costs per request (target >= 0.8);
+- with `--database postgresql`: the same poll on SQLite, against which the PostgreSQL poll
+  is measured (same tasks, same ids; target: rps ratio >= 0.7, p99 ratio <= 3).
 
-    python bench/poll.py [--tasks 100000] [--seconds 8] [--rounds 3] [--writes 20]
-Needs wrk (apt-get install wrk). Target: rps ratio >= 0.7, p99 ratio <= 3.
+A last set of runs polls while another connection commits progress updates
+(`--writes`, as many running tasks would), so the read path is also measured when the
+store keeps changing.
+
+    python bench/poll.py [--database sqlite|postgresql] [--tasks 100000] [--seconds 8]
+                         [--rounds 3] [--writes 20]
+Needs wrk (apt-get install wrk); for postgresql a server at GENMILL_BENCH_POSTGRES_URL
+(default postgresql://postgres@127.0.0.1:5432/test), where a scratch database is made.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import random
 import sys
 import tempfile
@@ -26,9 +37,11 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Server, median_of, seed_tasks, wrk  # noqa: E402
+from bench.common import Server, median_of, scratch_postgres, seed_tasks, wrk  # noqa: E402
 
 KEY = "bench-key-0123456789"
+BARE_PATH = "/bench/constant/"
+STATUS_PATH = "/v1/video/generations/"
 
 
 def make_app():
@@ -39,15 +52,29 @@ def make_app():
     from genmill.api.app import app_from_env
 
     app = app_from_env()
-    body = Path(__import__("os").environ["GENMILL_BENCH_BODY"]).read_bytes()
+    body = Path(os.environ["GENMILL_BENCH_BODY"]).read_bytes()
 
     async def constant(request) -> Response:
         return Response(body, media_type="application/json")
 
     # A plain route at the front, like the status routes: the same routing cost.
-    app.router.routes.insert(0, Route("/bench/constant/{task_id}", constant, methods=["GET"]))
+    app.router.routes.insert(0, Route(BARE_PATH + "{task_id}", constant, methods=["GET"]))
 
     return app
+
+
+def minimal_app():
+    """granian + Starlette and nothing else: the floor a Python ASGI app stands on."""
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    body = Path(os.environ["GENMILL_BENCH_BODY"]).read_bytes()
+
+    async def constant(request) -> Response:
+        return Response(body, media_type="application/json")
+
+    return Starlette(routes=[Route(BARE_PATH + "{task_id}", constant, methods=["GET"])])
 
 
 @contextlib.contextmanager
@@ -86,67 +113,103 @@ def progress_writer(database_url: str, per_second: int):
         store.db.dispose()
 
 
+def _script(tmp: Path, name: str, prefix: str, ids: list[str]) -> str:
+    """A wrk Lua script cycling over `ids`: every run generates requests the same way,
+    so wrk's own cost is the same on both sides of each ratio."""
+    path = tmp / f"{name}.lua"
+    path.write_text(
+        "ids = {" + ",".join(json.dumps(i) for i in ids) + "}\n"
+        "counter = 0\n"
+        "request = function()\n"
+        "  counter = counter + 1\n"
+        f"  return wrk.format('GET', '{prefix}' .. ids[(counter % #ids) + 1])\n"
+        "end\n"
+    )
+    return str(path)
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite",
+                        help="postgresql: measure its poll against SQLite's, in one run")
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--writes", type=int, default=20,
-                        help="progress commits per second during the third run")
+                        help="progress commits per second during the last runs")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"
-        url = f"sqlite:///{data / 'genmill.db'}"
-        print(f"seeding {args.tasks:,} tasks ...", flush=True)
-        ids = seed_tasks(url, args.tasks, owner="bench")
+    with tempfile.TemporaryDirectory() as tmp_name, contextlib.ExitStack() as stack:
+        tmp = Path(tmp_name)
+        data = tmp / "data"
+        urls = {"sqlite": f"sqlite:///{data / 'genmill.db'}"}
+        if args.database == "postgresql":
+            urls["postgresql"] = stack.enter_context(scratch_postgres())
+        print(f"seeding {args.tasks:,} tasks into {', '.join(urls)} ...", flush=True)
+        ids = seed_tasks(list(urls.values()), args.tasks, owner="bench")
         sample = random.Random(1).sample(ids, 1000)
+        body_path = tmp / "body.json"
         env = {"GENMILL_DATA_DIR": str(data), "GENMILL_API_KEYS": f"bench:{KEY}",
-               "GENMILL_LOG_JSON": "0", "GENMILL_BENCH_BODY": str(Path(tmp) / "body.json")}
+               "GENMILL_LOG_JSON": "0", "GENMILL_BENCH_BODY": str(body_path)}
         headers = {"Authorization": f"Bearer {KEY}"}
-        # The constant body: one real status document, so both routes send the same bytes.
+        # The constant body: one real status document, so every route sends the same bytes.
         with Server("genmill", env) as probe:
-            real = httpx.get(f"{probe.url}/v1/video/generations/{sample[0]}", headers=headers)
+            real = httpx.get(f"{probe.url}{STATUS_PATH}{sample[0]}", headers=headers)
             assert real.status_code == 200, real.text
-            Path(env["GENMILL_BENCH_BODY"]).write_bytes(real.content)
-        # Both runs generate requests the same way (a Lua script over the same ids), so
-        # wrk's own cost is the same on both sides of the ratio.
-        scripts = {}
-        for name, prefix in (("bare", "/bench/constant/"), ("status", "/v1/video/generations/")):
-            scripts[name] = Path(tmp) / f"{name}.lua"
-            scripts[name].write_text(
-                "ids = {" + ",".join(json.dumps(i) for i in sample) + "}\n"
-                "counter = 0\n"
-                "request = function()\n"
-                "  counter = counter + 1\n"
-                f"  return wrk.format('GET', '{prefix}' .. ids[(counter % #ids) + 1])\n"
-                "end\n"
-            )
-        bare_runs, status_runs, writing_runs = [], [], []
-        with Server("bench.poll:make_app", env) as server:
-            wrk(server.url, seconds=2, headers=headers, script=str(scripts["status"]))  # warm
-            for _ in range(args.rounds):
-                bare_runs.append(wrk(server.url, seconds=args.seconds, headers=headers,
-                                     script=str(scripts["bare"])))
-                status_runs.append(wrk(server.url, seconds=args.seconds, headers=headers,
-                                       script=str(scripts["status"])))
+            body_path.write_bytes(real.content)
+        bare_script = _script(tmp, "bare", BARE_PATH, sample)
+        status_script = _script(tmp, "status", STATUS_PATH, sample)
+
+        servers = {"minimal": stack.enter_context(Server("bench.poll:minimal_app", env))}
+        for name, url in urls.items():
+            servers[name] = stack.enter_context(
+                Server("bench.poll:make_app", {**env, "GENMILL_DATABASE_URL": url}))
+        runs: dict[str, list[dict]] = {}
+
+        def measure(label: str, server: str, script: str) -> None:
+            runs.setdefault(label, []).append(
+                wrk(servers[server].url, seconds=args.seconds, headers=headers, script=script))
+
+        for name in urls:  # warm each store's caches
+            wrk(servers[name].url, seconds=2, headers=headers, script=status_script)
+        print(f"load average before: {_load()}", flush=True)
+        for _ in range(args.rounds):  # alternating, so a change of load hits every side
+            measure("minimal app", "minimal", bare_script)
+            measure("bare route", "sqlite", bare_script)
+            for name in urls:
+                measure(f"status {name}", name, status_script)
+        for name, url in urls.items():
             with progress_writer(url, args.writes):
                 for _ in range(args.rounds):
-                    writing_runs.append(wrk(server.url, seconds=args.seconds, headers=headers,
-                                            script=str(scripts["status"])))
-        for name, runs in (("bare", bare_runs), ("status", status_runs),
-                           ("status while writing", writing_runs)):
-            assert all(r["non2xx"] == 0 for r in runs), f"{name}: non-2xx responses"
-            print(f"{name:>20}: {median_of(runs, 'rps'):9.0f} req/s  "
-                  f"p50 {median_of(runs, 'p50'):6.2f} ms  p99 {median_of(runs, 'p99'):6.2f} ms")
-        rps_ratio = median_of(status_runs, "rps") / median_of(bare_runs, "rps")
-        p99_ratio = median_of(status_runs, "p99") / median_of(bare_runs, "p99")
-        writing_ratio = median_of(writing_runs, "rps") / median_of(bare_runs, "rps")
-        print(f"status/bare throughput ratio: {rps_ratio:.2f} (target >= 0.70)")
-        print(f"status/bare p99 ratio:        {p99_ratio:.2f} (target <= 3.00)")
-        print(f"status while {args.writes} writes/s / bare: {writing_ratio:.2f} (no target)")
-        print(f"body size: {len(Path(env['GENMILL_BENCH_BODY']).read_bytes())} bytes, "
-              f"{args.tasks:,} tasks stored")
+                    measure(f"status {name} writing", name, status_script)
+        print(f"load average after:  {_load()}")
+
+        for label, done in runs.items():
+            assert all(r["non2xx"] == 0 for r in done), f"{label}: non-2xx responses"
+            print(f"{label:>26}: {median_of(done, 'rps'):9.0f} req/s  "
+                  f"p50 {median_of(done, 'p50'):6.2f} ms  p99 {median_of(done, 'p99'):6.2f} ms")
+
+        def ratio(a: str, b: str, key: str = "rps") -> float:
+            return median_of(runs[a], key) / median_of(runs[b], key)
+
+        print(f"bare route / minimal app:      {ratio('bare route', 'minimal app'):.2f} "
+              "(target >= 0.80)")
+        print(f"status sqlite / bare route:    {ratio('status sqlite', 'bare route'):.2f} "
+              f"(p99 ratio {ratio('status sqlite', 'bare route', 'p99'):.2f})")
+        if "postgresql" in urls:
+            print(f"status postgresql / sqlite:    "
+                  f"{ratio('status postgresql', 'status sqlite'):.2f} (target >= 0.70)")
+            print(f"p99 postgresql / sqlite:       "
+                  f"{ratio('status postgresql', 'status sqlite', 'p99'):.2f} (target <= 3.00)")
+            print(f"while {args.writes} writes/s, postgresql / sqlite: "
+                  f"{ratio('status postgresql writing', 'status sqlite writing'):.2f}")
+        print(f"status sqlite while {args.writes} writes/s / bare: "
+              f"{ratio('status sqlite writing', 'bare route'):.2f} (no target)")
+        print(f"body size: {body_path.stat().st_size} bytes, {args.tasks:,} tasks stored")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -125,6 +126,10 @@ def serve(
         mark_server_process()
         supervisor = Supervisor(settings, settings.workers)
         supervisor.start()
+        # What this process built to start (imports, the registry) lives until it exits:
+        # keep the collector off it. Else the interpreter's last collection, at exit,
+        # walked all of it and took 1.5-2 s of a SIGTERM's stop on a loaded machine.
+        gc.freeze()
         try:
             run_http(settings, server, listener.address)
         except PortUnavailable as exc:  # taken between our check and the real bind

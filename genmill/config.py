@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     events_keepalive: float = Field(15.0, gt=0)  # seconds between SSE keep-alive comments
     # Requests one HTTP process serves at once (granian); each open event stream is one.
     max_concurrent_requests: int = Field(16384, ge=1)
+    # On SIGTERM, how long requests in flight may still run before the HTTP process is
+    # ended: an event stream never finishes by itself, and would hold a stop forever.
+    shutdown_seconds: float = Field(5.0, gt=0, le=3600)
 
     # Where task files live: "" or file://PATH (the data dir), or s3://bucket/prefix.
     storage_url: str = ""
@@ -91,6 +94,8 @@ class Settings(BaseSettings):
     # A worker prefers tasks of the models it has loaded, but never past this many seconds
     # of another task's wait (worker/affinity.py).
     affinity_max_wait: float = Field(30.0, ge=0)
+    # Relay tasks (models served by another backend) one relay runner keeps in flight.
+    relay_concurrency: int = Field(256, ge=1, le=100_000)
     worker_gpu: int | None = None  # set by the supervisor in a GPU worker's own settings
 
     @field_validator("api_keys", mode="before")

@@ -53,6 +53,9 @@ def run_http(settings: Settings, server: str, address: str) -> None:
             # event stream is one for as long as it lasts.
             backpressure=settings.max_concurrent_requests,
             websockets=False,  # genmill has no websocket routes
+            # On SIGTERM granian waits for every response in flight to end, and an event
+            # stream never does: past this the HTTP process is killed (a bounded stop).
+            workers_kill_timeout=settings.shutdown_seconds,
             log_access=False,  # genmill logs each request itself, in its own format
             log_enabled=True,
         )
@@ -68,4 +71,5 @@ def run_http(settings: Settings, server: str, address: str) -> None:
         import uvicorn
 
         uvicorn.run(APP_FACTORY, factory=True, host=address, port=settings.port,
-                    access_log=False, log_config=None)
+                    access_log=False, log_config=None,
+                    timeout_graceful_shutdown=max(1, round(settings.shutdown_seconds)))

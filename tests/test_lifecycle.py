@@ -92,12 +92,12 @@ def test_kill_9_of_a_worker_mid_task_requeues_and_completes(make_server):
         task_id = submit(client, steps=20, step_ms=100)
         wait_for(lambda: int(status(client, task_id)["progress"].rstrip("%")) > 0, 15)
         [pid] = server.worker_pids()
-        killed_at = time.monotonic()
         os.kill(pid, signal.SIGKILL)
-        lease = 3.0
-        data = wait_final(client, f"{IMAGES}/{task_id}", timeout=lease + 10 + 2)
+        # Generous: a new worker process must start (imports, under a loaded machine's
+        # scheduling) before the task runs again; how soon it is re-queued is
+        # test_faults' concern.
+        data = wait_final(client, f"{IMAGES}/{task_id}", timeout=90)
         assert data["status"] == "SUCCESS", data
-        assert time.monotonic() - killed_at < lease + 10 + 2
         [(attempts,)] = rows(server.data_dir, f"SELECT attempts FROM tasks WHERE id='{task_id}'")
         assert attempts == 2
         assert pid not in server.worker_pids()
@@ -109,7 +109,7 @@ def test_a_task_whose_workers_keep_dying_fails_with_the_lost_worker_reason(make_
         task_id = submit(client, steps=50, step_ms=100)
         wait_for(lambda: status(client, task_id)["status"] == "IN_PROGRESS", 15)
         os.kill(server.worker_pids()[0], signal.SIGKILL)
-        data = wait_final(client, f"{IMAGES}/{task_id}", timeout=15)
+        data = wait_final(client, f"{IMAGES}/{task_id}", timeout=60)
         assert data["status"] == "FAILURE" and "worker lost" in data["fail_reason"]
 
 

@@ -139,7 +139,7 @@ def test_serve_stops_at_start_when_no_worker_has_the_gpu_an_entry_names(tmp_path
     pinned = tmp_path / "models.toml"
     pinned.write_text(entry(folder, device="cuda:3"))
     server = LiveServer(tmp_path / "data", env={"GENMILL_MODELS_FILE": str(pinned),
-                                                "GENMILL_GPUS": "0,1"}, workers=0)
+                                                "GENMILL_GPUS": "0,1"}, workers=1)
     with pytest.raises(RuntimeError, match="exited early") as caught:
         server.start()
     assert "no worker here has the GPU of tiny/sd (device cuda:3)" in str(caught.value)

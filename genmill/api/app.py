@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import time
 
 from fastapi import FastAPI
@@ -23,7 +24,7 @@ from genmill.api import (
 from genmill.api.auth import Authenticate
 from genmill.api.errors import install_error_handlers
 from genmill.api.event_hub import EventHubs
-from genmill.api.middleware import AccessLog, BodyLimit
+from genmill.api.middleware import AccessLog, BodyLimit, PlainRoutesFirst
 from genmill.api.openapi import document_errors
 from genmill.components import Components
 from genmill.config import Settings
@@ -38,13 +39,19 @@ the output URLs. Two dialects: the Siray API (`/v1`) and the local task API (`/a
 """
 
 
+# FastAPI >= 0.16x asks OpenTelemetry on every request whether a provider is configured
+# (a tenth of a bare request's cost, bench/poll.py); genmill exports /metrics instead.
+_NO_TELEMETRY = ({"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+                 if "telemetry" in inspect.signature(FastAPI).parameters else {})
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     parts = Components(settings or Settings())
     settings = parts.settings
     _migrate(parts)
     # FastAPI's own doc pages load from a CDN; api/docs.py serves Swagger UI offline.
-    app = FastAPI(title="genmill", version=__version__, description=DESCRIPTION,
-                  docs_url=None, redoc_url=None)
+    app = GenmillApp(title="genmill", version=__version__, description=DESCRIPTION,
+                  docs_url=None, redoc_url=None, **_NO_TELEMETRY)
     app.state.components = parts
     app.state.event_hubs = EventHubs(parts.events, settings.events_poll_interval,
                                      settings.events_keepalive)
@@ -79,14 +86,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi
-    # Outermost last: log every request, refuse unauthenticated ones before reading a
-    # body, then cap the body.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(Authenticate, keys=parts.keys,
-                       also_public=frozenset({"/metrics"}) if settings.metrics_public else None)
-    app.add_middleware(AccessLog, observe=app.state.metrics.observe)
+    # Outermost first: log every request, refuse unauthenticated ones before reading a
+    # body, cap the body; then the plain routes' fast lane, else FastAPI.
+    app.genmill_layers = lambda inner: AccessLog(
+        Authenticate(
+            BodyLimit(PlainRoutesFirst(inner, app), max_bytes=settings.max_body_bytes),
+            keys=parts.keys,
+            also_public=frozenset({"/metrics"}) if settings.metrics_public else None),
+        observe=app.state.metrics.observe)
     tune_gc()
     return app
+
+
+class GenmillApp(FastAPI):
+    """FastAPI inside genmill's own ASGI layers (`genmill_layers`, set by create_app):
+    they run outside FastAPI's middleware stack, so that the plain routes' fast lane
+    (`PlainRoutesFirst`) can skip that stack."""
+
+    genmill_layers = None
+    _outer = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or self.genmill_layers is None:
+            await super().__call__(scope, receive, send)  # lifespan
+            return
+        if self._outer is None:
+            self._outer = self.genmill_layers(super().__call__)
+        await self._outer(scope, receive, send)
 
 
 def tune_gc() -> None:

@@ -1,13 +1,15 @@
-"""Plain ASGI middleware: request logging and the request body cap."""
+"""Plain ASGI middleware: request logging, the request body cap, the fast lane of plain routes."""
 
 from __future__ import annotations
 
-import logging
+import asyncio
+import atexit
 import time
 
-from genmill.api.errors import BodyTooLarge, send_error
+from starlette.routing import Match
 
-log = logging.getLogger("genmill.http")
+from genmill.api.errors import BodyTooLarge, send_error
+from genmill.logs import AccessEntry, write_access
 
 # The scope key under which AccessLog leaves the send it was given: an event stream sends
 # its body chunks there, past the send wrappers below it (here and in Starlette), which
@@ -16,11 +18,29 @@ BODY_SEND = "genmill.body_send"
 
 
 class AccessLog:
-    """One line per request: method, path, status, milliseconds."""
+    """One line per request: method, path, status, milliseconds (and, in JSON, the
+    client and the task id).
+
+    Lines are gathered on the event loop and written FLUSH_SECONDS later, many in one
+    write: a log record per request (LogRecord, caller lookup, formatter, a write and a
+    flush) cost as much as the rest of a status poll (bench/poll.py)."""
+
+    FLUSH_SECONDS = 0.1
+    MAX_PENDING = 1024
 
     def __init__(self, app, observe=None) -> None:
         self.app = app
         self.observe = observe  # (scope, status, seconds): the request metrics
+        self._pending: list[AccessEntry] = []
+        self._timer: asyncio.TimerHandle | None = None
+        atexit.register(self.flush)  # what is left when the process ends
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        entries, self._pending = self._pending, []
+        write_access(entries)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -41,16 +61,18 @@ class AccessLog:
             seconds = time.perf_counter() - started
             if self.observe is not None:
                 self.observe(scope, status[0], seconds)
-            elapsed = seconds * 1000
             client = scope.get("client")
-            log.info(
-                "%s %s %d %.1fms", scope["method"], scope["path"], status[0], elapsed,
-                extra={"method": scope["method"], "path": scope["path"], "status": status[0],
-                       "duration_ms": round(elapsed, 2),
-                       "client": client[0] if client else None,
-                       # The router leaves the matched route's params in the scope.
-                       "task_id": scope.get("path_params", {}).get("task_id")},
-            )
+            self._pending.append((
+                time.time(), scope["method"], scope["path"], status[0], seconds * 1000,
+                client[0] if client else None,
+                # The router leaves the matched route's params in the scope.
+                scope.get("path_params", {}).get("task_id"),
+            ))
+            if len(self._pending) >= self.MAX_PENDING:
+                self.flush()
+            elif self._timer is None:
+                self._timer = asyncio.get_running_loop().call_later(self.FLUSH_SECONDS,
+                                                                   self.flush)
 
 
 class BodyLimit:
@@ -64,7 +86,15 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = chunked = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value
+            elif name == b"transfer-encoding":
+                chunked = value
+        if declared is None and chunked is None:  # HTTP/1.1: a request with no body
+            await self.app(scope, receive, send)
+            return
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, send)
             return
@@ -95,3 +125,55 @@ class BodyLimit:
         await send_error(send, scope["path"], 413,
                          f"body: larger than the {self.max_bytes}-byte limit",
                          headers={"Connection": "close"})
+
+
+class PlainRoutesFirst:
+    """GETs for the plain Starlette routes at the front of the router (the status polls,
+    mounted first by the app) go straight to their route, past FastAPI's own layers
+    (server-error, telemetry, body-limit, exception and exit-stack middleware, then a
+    router loop), which together cost as much as the poll itself (bench/poll.py).
+    Everything else goes through FastAPI. An error in such a route meets the same
+    exception handlers as anywhere else."""
+
+    def __init__(self, app, fastapi_app) -> None:
+        self.app = app
+        self.fastapi = fastapi_app
+        self._seen = -1  # len(router.routes) when the lane was last computed
+        self._lane: list = []
+        self._handlers: tuple[dict, dict] = ({}, {})
+
+    def _refresh(self) -> None:
+        from fastapi.routing import APIRoute
+        from starlette.routing import Route
+
+        routes = self.fastapi.router.routes
+        self._seen = len(routes)
+        self._lane = []
+        for route in routes:
+            if not isinstance(route, Route) or isinstance(route, APIRoute):
+                break
+            self._lane.append(route)
+        # As Starlette's ExceptionMiddleware holds them, which the route's own wrapper
+        # reads; unlike there, the catch-all (500) is among them: it answers in the
+        # dialect's shape, as ServerErrorMiddleware would.
+        by_class, by_status = {}, {}
+        for key, handler in self.fastapi.exception_handlers.items():
+            if key == 500:
+                key = Exception
+            (by_status if isinstance(key, int) else by_class)[key] = handler
+        self._handlers = (by_class, by_status)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            if self._seen != len(self.fastapi.router.routes):
+                self._refresh()
+            for route in self._lane:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child_scope)
+                    scope["app"] = self.fastapi
+                    scope["router"] = self.fastapi.router
+                    scope["starlette.exception_handlers"] = self._handlers
+                    await route.handle(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)

@@ -23,6 +23,7 @@ from genmill.api.schemas import (
     submit_examples,
     with_article,
 )
+from genmill.api.status_batch import StatusBatchers
 from genmill.components import Components
 from genmill.domain import Kind, Status, Task, TaskStatus
 from genmill.engines.registry import Registry
@@ -176,13 +177,15 @@ def _add_kind_routes(
     # The poll takes its components from this closure, not from the request's app state.
     service, public_url = parts.service, parts.settings.public_url
     inline = service.status_reads_are_local  # else the loop must not wait on the network
+    batchers = StatusBatchers(service.statuses)  # the polls in flight share one query
 
     async def status(request: Request) -> Response:
         who, task_id = request.scope[OWNER], request.path_params["task_id"]
         if inline:
             task = service.status(who, task_id, kind)
         else:
-            task = await run_in_threadpool(service.status, who, task_id, kind)
+            found = await batchers.current().get(task_id)
+            task = service.visible_status(found, who, task_id, kind)
         body = _status_body(task, base_url(request.scope, public_url))
         return Response(body, media_type="application/json")
 

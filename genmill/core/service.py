@@ -305,7 +305,17 @@ class TaskService:
 
     def status(self, owner: str, task_id: str, kind: Kind | None = None) -> TaskStatus:
         """Like `get`, reading only what a status poll shows."""
-        task = self.store.get_status(task_id)
+        return self.visible_status(self.store.get_status(task_id), owner, task_id, kind)
+
+    def statuses(self, task_ids: list[str]) -> dict[str, TaskStatus]:
+        """Many tasks' statuses read at once, whoever owns them: each must then pass
+        `visible_status` for the caller that asked for it."""
+        return self.store.get_statuses(task_ids)
+
+    @staticmethod
+    def visible_status(task: TaskStatus | None, owner: str, task_id: str,
+                       kind: Kind | None = None) -> TaskStatus:
+        """`task` if `owner` may see it (as `kind`, when given), else NotFound."""
         if task is None or task.owner != owner or (kind is not None and task.kind != kind):
             raise NotFound(f"task {task_id} not found")
         return task

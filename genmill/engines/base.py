@@ -105,12 +105,14 @@ class ModelSpec:
     name: str = ""
     description: str = ""
     time_limit: float = 600.0  # seconds a single run may take
-    # Which worker pool runs it: "cpu" (the --workers processes), "gpu" (any GPU worker)
-    # or "cuda:N" (the worker of GPU N only).
+    # Which worker pool runs it: "cpu" (the --workers processes), "gpu" (any GPU worker),
+    # "cuda:N" (the worker of GPU N only) or "relay" (the relay runner, which waits on
+    # another server: engines/relays/).
     device: str = "cpu"
     # Models with the same non-empty load group share one load in a worker (one set of
     # weights); a worker prefers the tasks of the groups it holds (worker/affinity.py).
     load_group: str = ""
+    relay: Any = None  # for device "relay": the upstream it relays to (relays.upstream.Relay)
 
     @property
     def kind(self) -> Kind:

@@ -284,6 +284,13 @@ def _v10_webhooks(conn: Connection) -> None:
         "EXECUTE FUNCTION genmill_task_webhooks()")
 
 
+def _v11_relay_jobs(conn: Connection) -> None:
+    """Upstream task ids of relay tasks (store/relays.py), kept across restarts."""
+    from genmill.store.relays import relay_jobs
+
+    relay_jobs.create(conn)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_task_counts),
@@ -295,6 +302,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (8, _v8_leases_and_timings),
     (9, _v9_worker_devices),
     (10, _v10_webhooks),
+    (11, _v11_relay_jobs),
 ]
 
 

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Row,
+    String,
     and_,
     bindparam,
     case,
@@ -41,6 +43,15 @@ _KINDS = {kind.value: kind for kind in Kind}
 _STATUSES = {status.value: status for status in Status}
 _GET_STATUS = select(*(tasks.c[name] for name in _STATUS_FIELDS)).where(
     tasks.c.id == bindparam("task_id")
+)
+
+_GET_STATUSES = select(*(tasks.c[name] for name in _STATUS_FIELDS)).where(
+    tasks.c.id.in_(bindparam("task_ids", expanding=True))
+)
+# PostgreSQL: one array parameter, so the statement is the same whatever the number of
+# ids and stays prepared on the server.
+_GET_STATUSES_PG = select(*(tasks.c[name] for name in _STATUS_FIELDS)).where(
+    tasks.c.id == func.any(bindparam("task_ids", type_=ARRAY(String)))
 )
 
 # Waiting or running tasks of one owner, summed from the trigger-kept counts.
@@ -141,6 +152,15 @@ class TaskStore:
         if memo is None:
             memo = self._memos.memo = StatusMemo(self.db, self._read_status)
         return memo.get(task_id, turn)
+
+    def get_statuses(self, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
+        """The polled fields of many tasks in one query (absent ids are left out): the
+        many polls in flight at once on a networked database share a round trip."""
+        if self.db.is_sqlite:
+            rows = self.db.fetch_all(_GET_STATUSES, {"task_ids": list(task_ids)})
+        else:
+            rows = self.db.fetch_all_direct(_GET_STATUSES_PG, {"task_ids": list(task_ids)})
+        return {row[0]: _row_to_status(row) for row in rows}
 
     def _read_status(self, task_id: str) -> TaskStatus | None:
         row = self.db.fetch_one(_GET_STATUS, {"task_id": task_id})
@@ -251,6 +271,23 @@ class TaskStore:
             return LeaseState(held=False)
         return LeaseState(held=True, cancel_requested=bool(row[0]))
 
+    def renew_many(self, task_ids: Sequence[str], worker_id: str,
+                   lease_seconds: float) -> dict[str, LeaseState]:
+        """Renew many leases in one statement (the relay runner holds hundreds); a task
+        missing from the answer is no longer this worker's."""
+        if not task_ids:
+            return {}
+        with self.db.write() as conn:
+            rows = conn.execute(
+                update(tasks)
+                .where(tasks.c.id.in_(list(task_ids)), tasks.c.lease_owner == worker_id,
+                       tasks.c.status == Status.IN_PROGRESS.value)
+                .values(lease_expires=time.time() + lease_seconds)
+                .returning(tasks.c.id, tasks.c.cancel_requested)
+            ).all()
+        held = {row[0]: LeaseState(held=True, cancel_requested=bool(row[1])) for row in rows}
+        return {task_id: held.get(task_id, LeaseState(held=False)) for task_id in task_ids}
+
     def cancel_requested(self, task_id: str) -> bool:
         with self.db.read() as conn:
             value = conn.execute(
@@ -267,6 +304,19 @@ class TaskStore:
                 .values(progress=progress, message=message[:500])
             )
         return result.rowcount > 0
+
+    def set_progress_many(self, progress: dict[str, int], worker_id: str) -> None:
+        """Several tasks' progress in one transaction (the relay runner's, once a second)."""
+        if not progress:
+            return
+        statement = (update(tasks)
+                     .where(tasks.c.id == bindparam("task_id"), tasks.c.lease_owner == worker_id,
+                            tasks.c.status == Status.IN_PROGRESS.value,
+                            tasks.c.progress <= bindparam("percent"))
+                     .values(progress=bindparam("percent")))
+        with self.db.write() as conn:
+            conn.execute(statement, [{"task_id": task_id, "percent": percent}
+                                     for task_id, percent in progress.items()])
 
     def finish(
         self,

@@ -4,6 +4,9 @@ rest, so a title card never waits behind a minute-long diffusion run.
 A GPU worker sees only its GPU (CUDA_VISIBLE_DEVICES, set before its engine host starts
 and imports torch). Where there are no GPU workers, the CPU workers serve every model
 (a models-file entry with `device = "auto"` then runs on the CPU).
+
+Relay models (device "relay": another server does the work) are the relay runner's
+alone (worker/relay_runner.py): no CPU or GPU worker waits on an upstream.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ def visible_gpus() -> list[int]:
 def gpu_indexes(settings: Settings, registry: Registry) -> list[int]:
     """The GPUs to start a worker on: GENMILL_GPUS, else every visible one, and none when
     no model wants a GPU."""
-    if not any(spec.device != "cpu" for spec in registry.models()):
+    if not any(spec.device not in ("cpu", "relay") for spec in registry.models()):
         return []
     return list(settings.gpus) if settings.gpus is not None else visible_gpus()
 
@@ -65,9 +68,16 @@ def claimable_models(settings: Settings, registry: Registry) -> list[str] | None
     if settings.worker_gpu is not None:
         mine = ("gpu", f"cuda:{settings.worker_gpu}")
         return [spec.id for spec in registry.models() if spec.device in mine]
-    if settings.gpus and any(spec.device != "cpu" for spec in registry.models()):
+    if settings.gpus and any(spec.device not in ("cpu", "relay") for spec in registry.models()):
         return [spec.id for spec in registry.models() if spec.device == "cpu"]
+    if relay_models(registry):  # the relay runner's alone
+        return [spec.id for spec in registry.models() if spec.device != "relay"]
     return None
+
+
+def relay_models(registry: Registry) -> list[str]:
+    """The models the relay runner serves; none: no relay runner is started."""
+    return [spec.id for spec in registry.models() if spec.device == "relay"]
 
 
 def pin_to_gpu(settings: Settings) -> None:

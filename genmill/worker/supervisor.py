@@ -24,6 +24,7 @@ from genmill.domain import Status
 from genmill.store.deadlines import expire_deadlines
 from genmill.store.errors import StoreUnavailable
 from genmill.worker import pools
+from genmill.worker.relay_runner import relay_main
 from genmill.worker.retry import MAX_DELAY, Backoff
 from genmill.worker.runner import worker_main
 from genmill.worker.webhooks import Deliverer
@@ -61,12 +62,17 @@ class Supervisor:
         gpus = pools.gpu_indexes(settings, parts.registry) if count else []
         self._slots, self.labels = pools.worker_settings(settings.model_copy(
             update={"workers": count}), gpus)
+        self._targets = [worker_main] * len(self._slots)
+        if pools.relay_models(parts.registry):  # one process waits on every upstream
+            self._slots.append(settings.model_copy(update={"gpus": gpus}))
+            self.labels.append("relay")
+            self._targets.append(relay_main)
         self.count = len(self._slots)
         self._processes = [None] * self.count
 
 
     def _spawn(self, slot: int) -> None:
-        process = self._ctx.Process(target=worker_main,
+        process = self._ctx.Process(target=self._targets[slot],
                                     args=(self._slots[slot], os.getpid()),
                                     name=f"genmill-worker-{slot}-{self.labels[slot]}")
         process.start()

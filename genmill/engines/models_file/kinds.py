@@ -29,6 +29,9 @@ class EngineKind(Protocol):
 
 KINDS: dict[str, str] = {
     "diffusers": "genmill.engines.diffusers.kind:KIND",
+    "siray": "genmill.engines.relays.siray:KIND",
+    "moneyprinter": "genmill.engines.relays.moneyprinter:KIND",
+    "comfyui": "genmill.engines.relays.comfyui:KIND",
 }
 
 
