@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
 import random
 import signal
@@ -39,6 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.chaos_kit import (  # noqa: E402
+    MODEL,
     Deployment,
     PrivatePostgres,
     Traffic,
@@ -46,6 +48,8 @@ from tests.chaos_kit import (  # noqa: E402
     journal_completions,
     journal_overlaps,
 )
+from tests.conftest import LiveServer  # noqa: E402
+from tests.relay_helpers import UPSTREAM_KEY, UPSTREAM_KEYS, entry  # noqa: E402
 
 
 class Faults:
@@ -60,12 +64,15 @@ class Faults:
 
 
 def chaos(args, deployment: Deployment, pg: PrivatePostgres | None, seaweed,
-          receiver: WebhookReceiver, faults: Faults, stop: threading.Event) -> None:
+          receiver: WebhookReceiver, faults: Faults, stop: threading.Event,
+          upstream=None) -> None:
     """Inject the faults on a schedule over the chaos phase."""
     rng = random.Random(7)
     phase = args.duration - args.quiet
     begin = time.monotonic()
     plan = []  # (offset, fault) for the one-off faults, spread over the phase
+    if upstream is not None:
+        plan.append((0.3 * phase, "upstream"))
     if "api" in args.faults:
         plan.append((0.2 * phase, "api"))
     if "postgres" in args.faults and pg is not None:
@@ -77,7 +84,14 @@ def chaos(args, deployment: Deployment, pg: PrivatePostgres | None, seaweed,
     next_kill = begin + args.kill_every / 2
     while not stop.is_set() and time.monotonic() - begin < phase:
         now = time.monotonic()
-        if "worker" in args.faults and now >= next_kill:
+        if upstream is not None and now >= next_kill:  # the relaying process, mid-wait
+            relays = deployment.relay_pids()
+            if relays:
+                pid = rng.choice(sorted(relays))
+                os.kill(pid, signal.SIGKILL)
+                faults.record(f"kill -9 relay runner {pid} (mid-task)", now)
+                next_kill = now + args.kill_every
+        elif "worker" in args.faults and now >= next_kill:
             killed = deployment.kill_worker(rng)
             if killed:
                 pid, task_id = killed
@@ -86,7 +100,15 @@ def chaos(args, deployment: Deployment, pg: PrivatePostgres | None, seaweed,
             next_kill = now + args.kill_every
         if plan and now - begin >= plan[0][0]:
             _, fault = plan.pop(0)
-            if fault == "api":
+            if fault == "upstream":
+                upstream.process.kill()
+                upstream.process.wait()
+                upstream._log.close()
+                time.sleep(1)
+                upstream.start(timeout=180)
+                faults.record("kill -9 the upstream server, started again", now,
+                              time.monotonic())
+            elif fault == "api":
                 index = rng.randrange(len(deployment.apis))
                 deployment.kill_api(index)
                 time.sleep(1)
@@ -149,6 +171,10 @@ def main() -> int:
     parser.add_argument("--outage", type=float, default=5, help="seconds PostgreSQL is down")
     parser.add_argument("--faults", default="worker,api,postgres,s3,webhook",
                         help="comma-separated: worker, api, postgres, s3, webhook")
+    parser.add_argument("--relay", action="store_true",
+                        help="relay every task to an upstream genmill (engine = siray); "
+                             "kill -9 the relay runner every --kill-every s and the "
+                             "upstream once")
     parser.add_argument("--drain", type=float, default=240,
                         help="seconds to wait for every task to end after the traffic")
     args = parser.parse_args()
@@ -163,7 +189,7 @@ def main() -> int:
            "GENMILL_MAX_ATTEMPTS": "3", "GENMILL_ALLOW_PRIVATE_WEBHOOKS": "1",
            "GENMILL_WEBHOOK_SECRET": secret, "GENMILL_WEBHOOK_TIMEOUT": "5",
            "GENMILL_WEBHOOK_RETRY_SCHEDULE": "0,2,5,10,20,30,60,60"}
-    pg = seaweed = deployment = traffic = None
+    pg = seaweed = deployment = traffic = upstream = None
     try:
         if args.database == "postgresql":
             pg = PrivatePostgres().start()
@@ -172,18 +198,22 @@ def main() -> int:
 
                 seaweed = SeaweedS3(root / "seaweed").start()
                 env.update(seaweed.env("chaos"))
+        if args.relay:
+            upstream = start_upstream(root, env)
+            env.update(GENMILL_MODELS_FILE=str(root / "models.toml"), UPSTREAM_KEY=UPSTREAM_KEY)
         deployment = Deployment(root, pg.url if pg else None, env=env,
                                 workers=args.workers).start()
         print(f"deployment up: {args.database}{' + S3' if seaweed else ''}, "
               f"{len(deployment.apis)} API process(es), {len(deployment.worker_pids())} "
               f"worker(s); load {os.getloadavg()[0]:.1f}; files in {root}", flush=True)
         traffic = Traffic(deployment.urls, args.rate, args.steps, args.step_ms,
-                          webhook_url=receiver.url).start()
+                          webhook_url=receiver.url,
+                          model="relay/journal-t2i" if args.relay else MODEL).start()
         begin = time.monotonic()
         time.sleep(args.quiet)
         chaos_begin = time.monotonic()
         faults, stop = Faults(), threading.Event()
-        chaos(args, deployment, pg, seaweed, receiver, faults, stop)
+        chaos(args, deployment, pg, seaweed, receiver, faults, stop, upstream)
         chaos_end = time.monotonic()
         traffic.stop_submitting()
         left = traffic.drain(args.drain)
@@ -194,8 +224,9 @@ def main() -> int:
                                                       for t in hooked):
             time.sleep(1)
         traffic.stop()
-        return report(args, deployment, traffic, faults, receiver, journal, left,
+        code = report(args, deployment, traffic, faults, receiver, journal, left,
                       begin, chaos_begin, chaos_end)
+        return max(code, relay_report(upstream)) if upstream else code
     finally:
         if traffic:
             traffic.stop()
@@ -206,6 +237,41 @@ def main() -> int:
             seaweed.stop()
         if pg:
             pg.destroy()
+        if upstream:
+            upstream.stop()
+
+
+def start_upstream(root: Path, env: dict[str, str]) -> LiveServer:
+    """Another genmill (SQLite, its own key) that the deployment relays every task to,
+    through a models file entry `relay/journal-t2i` (engine = "siray"); its engine
+    journals its runs in upstream-journal.log."""
+    upstream = LiveServer(root / "upstream" / "data", keys=UPSTREAM_KEYS, env={
+        "GENMILL_TEST_JOURNAL": str(root / "upstream-journal.log"),
+        "GENMILL_LEASE_SECONDS": env["GENMILL_LEASE_SECONDS"]})
+    upstream.data_dir.parent.mkdir(parents=True)
+    upstream.start(timeout=180)
+    # The entry's defaults (5 retries with backoff), not the tests' quick-failing ones.
+    (root / "models.toml").write_text(entry(
+        id="relay/journal-t2i", engine="siray", mode="text-to-image", base_url=upstream.url,
+        api_key_env="UPSTREAM_KEY", upstream_model="test/journal-t2i", poll_interval=0.3))
+    upstream.journal = root / "upstream-journal.log"
+    return upstream
+
+
+def relay_report(upstream: LiveServer) -> int:
+    """Upstream tasks per relayed submit (its prompt names it): more than one means a
+    task was submitted upstream twice."""
+    import sqlite3
+
+    with sqlite3.connect(upstream.data_dir / "genmill.db") as conn:
+        prompts = Counter(json.loads(params).get("prompt")
+                          for (params,) in conn.execute("SELECT params FROM tasks"))
+    twice = {prompt: n for prompt, n in prompts.items() if n > 1}
+    overlaps = journal_overlaps(upstream.journal)
+    print(f"relay: {sum(prompts.values())} upstream tasks for {len(prompts)} relayed "
+          f"submits; submitted upstream more than once: {len(twice)}; upstream runs that "
+          f"overlapped: {len(overlaps)}")
+    return 1 if twice or overlaps else 0
 
 
 def report(args, deployment, traffic, faults, receiver, journal, left, begin,

@@ -207,6 +207,17 @@ class Deployment:
                 busy[pid] = task_id
         return busy
 
+    def relay_pids(self) -> dict[int, str]:
+        """Relay runners that hold a relayed task (their ids hold ':relay-')."""
+        try:
+            rows = self._query("SELECT id, lease_owner FROM tasks "
+                               "WHERE status = 'IN_PROGRESS' AND lease_owner IS NOT NULL")
+        except Exception:
+            return {}
+        found = {int(owner.rsplit(":", 2)[1]): task_id for task_id, owner in rows
+                 if ":relay-" in owner}
+        return {pid: task_id for pid, task_id in found.items() if alive(pid)}
+
     def kill_worker(self, rng: random.Random) -> tuple[int, str | None] | None:
         """kill -9 one worker process, one in the middle of a task if any is (its
         supervisor restarts it): its pid and that task's id."""
@@ -330,8 +341,9 @@ class Traffic:
 
     def __init__(self, urls: list[str], rate: float, steps: int = 4, step_ms: int = 150,
                  poll_interval: float = 1.0, webhook_url: str | None = None,
-                 webhook_share: float = 0.1, seed: int = 1) -> None:
+                 webhook_share: float = 0.1, seed: int = 1, model: str = MODEL) -> None:
         self.urls, self.rate, self.steps, self.step_ms = urls, rate, steps, step_ms
+        self.model = model
         self.poll_interval = poll_interval
         self.webhook_url, self.webhook_share = webhook_url, webhook_share
         self.rng = random.Random(seed)
@@ -370,12 +382,13 @@ class Traffic:
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
     def submit_one(self, give_up_after: float = 120) -> str | None:
-        body = {"model": MODEL, "prompt": "chaos", "steps": self.steps,
+        key = secrets.token_hex(8)
+        # The prompt names the submit, so a relay's upstream tasks can be traced to it.
+        body = {"model": self.model, "prompt": f"chaos {key}", "steps": self.steps,
                 "step_ms": self.step_ms}
         webhook = bool(self.webhook_url) and self.rng.random() < self.webhook_share
         if webhook:
             body["webhook"] = self.webhook_url
-        key = secrets.token_hex(8)
         deadline = time.monotonic() + give_up_after
         attempt = 0
         while time.monotonic() < deadline and not self._stop.is_set():

@@ -104,3 +104,34 @@ def test_tasks_survive_killed_workers_a_killed_api_and_a_postgresql_restart(
             traffic.stop()
         deployment.stop()
         receiver.close()
+
+
+def test_an_upstream_down_longer_than_the_relays_retries_costs_an_attempt_not_the_task(
+        make_server, tmp_path):
+    """A relayed task whose upstream is down (killed, restarting) through all the entry's
+    retries goes back to the queue instead of failing; once the upstream is back, it
+    ends SUCCESS, submitted upstream once (found by bench/chaos.py --relay)."""
+    from tests.conftest import LiveServer, wait_final, wait_for
+    from tests.relay_helpers import UPSTREAM_KEY, UPSTREAM_KEYS, relaying_server, siray_entry
+
+    upstream = LiveServer(tmp_path / "upstream" / "data", keys=UPSTREAM_KEYS, workers=1)
+    upstream.data_dir.parent.mkdir(parents=True)
+    models = siray_entry("relay/steps-t2i", "text-to-image", upstream.url, "test/steps-t2i")
+    relay = relaying_server(make_server, tmp_path / "relay", models.replace(
+        "max_retries = 2", "max_retries = 3"), env={"GENMILL_MAX_ATTEMPTS": "100"},
+        workers=0).start(wait_ready=False)
+    try:
+        with relay.client() as client:
+            task_id = client.post("/v1/images/generations/async", json={
+                "model": "relay/steps-t2i", "prompt": "comes back"}).json()["task_id"]
+            # Each attempt gives up after about 3.5 s of retries; many remain.
+            wait_for(lambda: client.get(f"/v1/tasks/{task_id}").json()["data"]["attempts"]
+                     >= 2, timeout=120, interval=0.2)
+            upstream.start()
+            done = wait_final(client, f"/v1/images/generations/async/{task_id}", timeout=120)
+        assert done["status"] == "SUCCESS", done
+        with upstream.client(UPSTREAM_KEY) as client:
+            listed = client.get("/api/v1/tasks").json()["data"]["tasks"]
+        assert len(listed) == 1  # one upstream task, however many attempts
+    finally:
+        upstream.stop()

@@ -39,6 +39,12 @@ class RelayFailed(Exception):
     """The task ends FAILURE with this message (already prefixed with the upstream)."""
 
 
+class RelayUnavailable(RelayFailed):
+    """The upstream stayed unreachable through every retry: the attempt is spent, and
+    the task goes back to the queue while attempts remain (FAILURE with this message
+    after the last), keeping its upstream task if one was submitted."""
+
+
 async def with_retries(relay: Relay, call: Callable[[], Awaitable[T]], what: str) -> T:
     """`call()`, retried on 429, 5xx and no connection (after Retry-After when the
     upstream sent one, else a growing jittered backoff) up to the entry's bound."""
@@ -53,7 +59,7 @@ async def with_retries(relay: Relay, call: Callable[[], Awaitable[T]], what: str
         except UpstreamUnavailable as exc:
             failures += 1
             if failures > relay.max_retries:
-                raise RelayFailed(relay.redact(
+                raise RelayUnavailable(relay.redact(
                     f"{relay.upstream}: unavailable while {what}: {exc} (gave up after "
                     f"{failures} tries)")) from None
             delay = exc.retry_after
