@@ -39,7 +39,9 @@ class Settings(BaseSettings):
 
     lease_seconds: float = Field(30.0, gt=0)
     max_attempts: int = Field(2, ge=1)
-    poll_interval: float = Field(0.02, gt=0)  # idle worker's queue poll (SQLite)
+    # An idle worker's claim without a wake-up (SQLite: the wake file, PostgreSQL: NOTIFY),
+    # for work that becomes claimable by the clock alone (retry backoffs, expired leases).
+    poll_interval: float = Field(0.1, gt=0)
     max_body_bytes: int = 30 * 1024 * 1024
     max_pending_per_key: int = Field(0, ge=0)  # waiting + running tasks a key may have; 0: any
     fetch_max_bytes: int = 20 * 1024 * 1024

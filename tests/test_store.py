@@ -139,6 +139,27 @@ def test_concurrent_claims_never_hand_out_a_task_twice(database_url):
     db.dispose()
 
 
+def test_a_submit_wakes_an_idle_worker_at_once(store):
+    """An idle worker's wait ends when a submit commits (SQLite: the wake file; PostgreSQL:
+    NOTIFY), long before its regular poll; a write that adds no work wakes no one."""
+    waiter = store.db.work_waiter(poll_interval=30)
+    try:
+        store.set_progress("no-such-task", "w", 5, "")  # a commit, but no new work
+        started = time.monotonic()
+        waiter.wait(0.5)
+        assert time.monotonic() - started >= 0.4  # it slept: nothing to wake it for
+
+        timer = threading.Timer(0.3, lambda: store.insert(make_task()))
+        timer.start()
+        started = time.monotonic()
+        waiter.wait(20)
+        woke_after = time.monotonic() - started
+        timer.join()
+        assert 0.25 <= woke_after < 5, woke_after  # the submit, not the 20 s timeout
+    finally:
+        waiter.close()
+
+
 def test_progress_is_monotonic_and_only_for_the_lease_holder(store):
     task = make_task()
     store.insert(task)
