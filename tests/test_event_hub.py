@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from genmill.api.event_hub import END, KEEPALIVE, EventHub
+from genmill.api.event_hub import END, KEEPALIVE, EventHub, Subscription
 from genmill.store.connector import Database
 from genmill.store.events import EventStore
 
@@ -62,3 +62,42 @@ def test_quiet_streams_get_keepalives_and_deleted_tasks_end(tmp_path):
         late.close()
 
     asyncio.run(scenario())
+
+
+def test_a_waiting_stream_takes_items_inline_and_never_out_of_order():
+    """The fan-out's fast path: while a stream waits in take(inline), items go to its
+    callback without waking it; what the callback declines queues, and from then on
+    everything queues behind it until the stream has taken the queue."""
+
+    async def scenario() -> None:
+        sub = Subscription(0, "t", None, lambda s: None, 0.0)
+        inline: list = []
+
+        def take_odd(item) -> bool:  # declines the even ones
+            if item % 2:
+                inline.append(item)
+                return True
+            return False
+
+        waiting = asyncio.ensure_future(sub.take(take_odd))
+        await asyncio.sleep(0)
+        sub.push(1)
+        await asyncio.sleep(0)
+        assert inline == [1] and not waiting.done()  # taken inline: no wake-up
+        sub.push(2)  # declined: queued, the stream wakes
+        sub.push(3)  # behind a queued item: queued too, never inline
+        assert await waiting == [2, 3] and inline == [1]
+        waiting = asyncio.ensure_future(sub.take(take_odd))
+        await asyncio.sleep(0)
+        sub.wake()  # an inline send left unfinished: the stream must run first
+        sub.push(5)
+        assert await waiting == [5] and inline == [1]
+        waiting = asyncio.ensure_future(sub.take())  # no callback: plain queueing
+        await asyncio.sleep(0)
+        sub.push(7)
+        assert await waiting == [7] and inline == [1]
+        sub.push(END)
+        assert await sub.take(take_odd) == [END]  # the end is never offered inline
+
+    asyncio.run(scenario())
+

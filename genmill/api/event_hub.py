@@ -3,9 +3,12 @@
 While at least one stream listens, a single loop reads new events from the database every
 `poll_interval` seconds (one indexed query whatever the number of streams) and hands each
 to the streams that follow its task or its owner; with no listener it does not poll at
-all. Handing out an event costs each concerned stream one list append and one wake-up:
-streams hold no timers of their own, since the same loop also sends keep-alives (to the
-streams that were quiet) and ends the streams of deleted tasks, once every
+all. A stream that waits for its next item may take it inline (`take(inline)`): the hub
+calls the stream's callback, which writes the bytes at once, so handing out an event
+costs such a stream one call and no wake-up of its task; only what the callback declines
+(an event that needs a database read, the final one, the end) is queued and wakes the
+task. Streams hold no timers of their own, since the same loop also sends keep-alives (to
+the streams that were quiet) and ends the streams of deleted tasks, once every
 `keepalive / 3` seconds for all of them.
 
 A stream subscribes first and then replays from the database up to the feed's cursor at
@@ -36,7 +39,7 @@ END = "end"  # the server stops, or the task was deleted: end the stream
 class Subscription:
     MAX_BACKLOG = 1000  # events waiting for a slow reader; past this it replays instead
     __slots__ = ("cursor", "task_id", "owner", "quiet_since", "ended", "_pending",
-                 "_waiter", "_close")
+                 "_waiter", "_inline", "_close")
 
     def __init__(self, cursor: int, task_id: str | None, owner: str | None,
                  close: Callable[[Subscription], None], now: float) -> None:
@@ -46,6 +49,9 @@ class Subscription:
         self.ended = False
         self._pending: list[TaskEvent | str | None] = []
         self._waiter: asyncio.Future | None = None
+        # While the stream waits in `take(inline)` with nothing queued: the callback that
+        # takes an item at once (True) or declines it (False: queued, the task wakes).
+        self._inline: Callable[[TaskEvent | str], bool] | None = None
         self._close = close
 
     def push(self, item: TaskEvent | str | None, now: float = 0.0) -> None:
@@ -54,23 +60,37 @@ class Subscription:
         if item is OVERFLOW or item is END or len(self._pending) >= self.MAX_BACKLOG:
             self.ended = True
             item = END if item is END else OVERFLOW
+        elif not self._pending and self._inline is not None and self._inline(item):
+            # Only with nothing queued: an item taken inline never overtakes one queued.
+            self.quiet_since = now
+            return
         self._pending.append(item)
         self.quiet_since = now
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self.wake()
 
     def end(self) -> None:
         self.push(END)
 
-    async def take(self) -> list[TaskEvent | str | None]:
-        """Everything handed out since the last call, waiting for at least one item."""
+    def wake(self) -> None:
+        """Return from `take` now, even with nothing queued (an inline callback that
+        began something its task must finish)."""
+        self._inline = None  # from here until the task runs, items queue
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def take(self, inline: Callable[[TaskEvent | str], bool] | None = None,
+                   ) -> list[TaskEvent | str | None]:
+        """Everything handed out since the last call, waiting for at least one item (or
+        a `wake`). Meanwhile `inline`, if given, is offered each item first; it runs on
+        the hub's task, so it must not block."""
         if not self._pending:
             self._waiter = asyncio.get_running_loop().create_future()
+            self._inline = inline
             try:
                 await self._waiter
             finally:
-                self._waiter = None
+                self._waiter = self._inline = None
         items, self._pending = self._pending, []
         return items
 
