@@ -12,7 +12,10 @@ import pytest
 
 from genmill.api.event_hub import KEEPALIVE, Subscription
 from genmill.api.siray_events import (
-    KEEPALIVE_TEXT, EventRenderer, EventStreamResponse, Replay,
+    KEEPALIVE_TEXT,
+    EventRenderer,
+    EventStreamResponse,
+    Replay,
 )
 from genmill.domain import Kind, Status, TaskEvent
 
