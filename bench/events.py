@@ -44,6 +44,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU time per kind of thread: granian's I/O threads (tokio, where the socket writes
+    and the kernel's loopback TCP work are counted) and the rest (Python: the event loop,
+    the hub, the thread pool)."""
+    split = {"python": 0.0, "granian_io": 0.0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            comm = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # a thread that ended meanwhile
+        used = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        split["granian_io" if comm.startswith("tokio") else "python"] += used
+    return split
+
+
 def descendants(pid: int) -> list[int]:
     found, queue = [], [pid]
     while queue:
@@ -118,6 +134,8 @@ def measure(port: int, task_id: str, db_path: Path, streams: int, changes: int,
     http = http_process(server_pid)
     rss = rss_mb(http)
     cpu = cpu_seconds(http)
+    threads = thread_cpu_seconds(http)
+    client_cpu = time.process_time()
     latencies: list[float] = []
     conn = sqlite3.connect(db_path, isolation_level=None)
     for progress in range(first_progress, first_progress + changes):
@@ -134,6 +152,8 @@ def measure(port: int, task_id: str, db_path: Path, streams: int, changes: int,
             opened.read(0.05)
     conn.close()
     cpu = cpu_seconds(http) - cpu
+    threads = {kind: used - threads[kind] for kind, used in thread_cpu_seconds(http).items()}
+    client_cpu = time.process_time() - client_cpu
     opened.close()
     latencies.sort()
     return {"streams": streams, "rss_mb": round(rss, 1),
@@ -142,7 +162,12 @@ def measure(port: int, task_id: str, db_path: Path, streams: int, changes: int,
             "max_ms": round(latencies[-1], 1),
             # The server's CPU time per change (the settling pauses included): what the
             # fan-out costs, whatever else the machine runs.
-            "server_cpu_ms_per_change": round(cpu * 1000 / changes, 1)}
+            "server_cpu_ms_per_change": round(cpu * 1000 / changes, 1),
+            # Of which (per change, ms): the Python threads, and granian's I/O threads.
+            "server_cpu_split_ms": {kind: round(used * 1000 / changes, 1)
+                                    for kind, used in threads.items()},
+            # This bench's own reading of the sockets, which shares the machine's cores.
+            "client_cpu_ms_per_change": round(client_cpu * 1000 / changes, 1)}
 
 
 def main() -> None:

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     allow_private_fetch: bool = False  # let input URLs reach loopback/private addresses
     log_json: bool = False
     events_poll_interval: float = Field(0.05, gt=0)  # how often a server reads new events
+    # SQLite: how often a server with an open stream checks for a commit (data_version)
+    # and reads events only after one; shorter is faster to notice, and costs idle CPU.
+    events_check_interval: float = Field(0.01, gt=0)
     events_keepalive: float = Field(15.0, gt=0)  # seconds between SSE keep-alive comments
     # Requests one HTTP process serves at once (granian); each open event stream is one.
     max_concurrent_requests: int = Field(16384, ge=1)

@@ -86,6 +86,18 @@ def test_a_running_task_streams_its_changes_in_order_then_ends(server):
         assert again == events[-1:]
 
 
+def test_under_uvicorn_a_task_streams_its_changes_in_order_then_ends(make_server):
+    """The live events go out by stepping the ASGI send inline on the hub's task; under
+    uvicorn that send is a coroutine, under granian an object of its own."""
+    live = make_server(env={"GENMILL_SERVER": "uvicorn"}).start()
+    with live.client() as client:
+        task_id = submit(client, steps=6, step_ms=150)
+        events, headers = read_events(client, f"/v1/tasks/{task_id}/events")
+        assert headers["server"] == "uvicorn"
+        check_one_task_story(events, task_id)
+        assert len({e["data"]["progress"] for e in events}) >= 3
+
+
 def test_a_reconnect_with_last_event_id_loses_nothing_and_repeats_nothing(server):
     with server.client() as client:
         task_id = submit(client, steps=12, step_ms=100)

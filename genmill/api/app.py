@@ -54,7 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None, **_NO_TELEMETRY)
     app.state.components = parts
     app.state.event_hubs = EventHubs(parts.events, settings.events_poll_interval,
-                                     settings.events_keepalive)
+                                     settings.events_keepalive,
+                                     settings.events_check_interval)
     install_error_handlers(app, settings.max_body_bytes)
     siray_router, status_routes = siray.build_routes(parts.registry, parts)
     app.include_router(siray_router)

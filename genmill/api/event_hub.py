@@ -3,9 +3,12 @@
 While at least one stream listens, a single loop reads new events from the database every
 `poll_interval` seconds (one indexed query whatever the number of streams) and hands each
 to the streams that follow its task or its owner; with no listener it does not poll at
-all. Handing out an event costs each concerned stream one list append and one wake-up:
-streams hold no timers of their own, since the same loop also sends keep-alives (to the
-streams that were quiet) and ends the streams of deleted tasks, once every
+all. A stream that waits for its next item may take it inline (`take(inline)`): the hub
+calls the stream's callback, which writes the bytes at once, so handing out an event
+costs such a stream one call and no wake-up of its task; only what the callback declines
+(an event that needs a database read, the final one, the end) is queued and wakes the
+task. Streams hold no timers of their own, since the same loop also sends keep-alives (to
+the streams that were quiet) and ends the streams of deleted tasks, once every
 `keepalive / 3` seconds for all of them.
 
 A stream subscribes first and then replays from the database up to the feed's cursor at
@@ -23,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from genmill.domain import TaskEvent
+from genmill.store.connector import CommitWatch
 from genmill.store.events import EventReader, EventStore
 
 log = logging.getLogger("genmill.events")
@@ -36,7 +40,7 @@ END = "end"  # the server stops, or the task was deleted: end the stream
 class Subscription:
     MAX_BACKLOG = 1000  # events waiting for a slow reader; past this it replays instead
     __slots__ = ("cursor", "task_id", "owner", "quiet_since", "ended", "_pending",
-                 "_waiter", "_close")
+                 "_waiter", "_inline", "_close")
 
     def __init__(self, cursor: int, task_id: str | None, owner: str | None,
                  close: Callable[[Subscription], None], now: float) -> None:
@@ -46,6 +50,9 @@ class Subscription:
         self.ended = False
         self._pending: list[TaskEvent | str | None] = []
         self._waiter: asyncio.Future | None = None
+        # While the stream waits in `take(inline)` with nothing queued: the callback that
+        # takes an item at once (True) or declines it (False: queued, the task wakes).
+        self._inline: Callable[[TaskEvent | str], bool] | None = None
         self._close = close
 
     def push(self, item: TaskEvent | str | None, now: float = 0.0) -> None:
@@ -54,23 +61,37 @@ class Subscription:
         if item is OVERFLOW or item is END or len(self._pending) >= self.MAX_BACKLOG:
             self.ended = True
             item = END if item is END else OVERFLOW
+        elif not self._pending and self._inline is not None and self._inline(item):
+            # Only with nothing queued: an item taken inline never overtakes one queued.
+            self.quiet_since = now
+            return
         self._pending.append(item)
         self.quiet_since = now
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self.wake()
 
     def end(self) -> None:
         self.push(END)
 
-    async def take(self) -> list[TaskEvent | str | None]:
-        """Everything handed out since the last call, waiting for at least one item."""
+    def wake(self) -> None:
+        """Return from `take` now, even with nothing queued (an inline callback that
+        began something its task must finish)."""
+        self._inline = None  # from here until the task runs, items queue
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def take(self, inline: Callable[[TaskEvent | str], bool] | None = None,
+                   ) -> list[TaskEvent | str | None]:
+        """Everything handed out since the last call, waiting for at least one item (or
+        a `wake`). Meanwhile `inline`, if given, is offered each item first; it runs on
+        the hub's task, so it must not block."""
         if not self._pending:
             self._waiter = asyncio.get_running_loop().create_future()
+            self._inline = inline
             try:
                 await self._waiter
             finally:
-                self._waiter = None
+                self._waiter = self._inline = None
         items, self._pending = self._pending, []
         return items
 
@@ -106,13 +127,20 @@ def _wake(waiter: asyncio.Future) -> None:
 
 
 class EventHub:
-    """Lives on one event loop; runs while it has subscribers."""
+    """Lives on one event loop; runs while it has subscribers.
+
+    Where the database offers a commit check (SQLite's data_version), the hub checks it
+    every `check_interval` on the loop's thread and reads events only after a commit, so
+    a change is seen within milliseconds rather than within `poll_interval`; elsewhere
+    (PostgreSQL) it reads every `poll_interval`."""
 
     def __init__(self, events: EventStore, poll_interval: float,
-                 keepalive: float = 15.0) -> None:
+                 keepalive: float = 15.0, check_interval: float = 0.01) -> None:
         self.events = events
         self.poll_interval = poll_interval
+        self.check_interval = min(check_interval, poll_interval)
         self.keepalive = keepalive
+        self._watch: CommitWatch | None = None
         self._by_task: dict[str, set[Subscription]] = {}
         self._by_owner: dict[str, set[Subscription]] = {}
         self._count = 0
@@ -121,7 +149,8 @@ class EventHub:
         self._runner: asyncio.Task | None = None
         self._starting: asyncio.Lock | None = None
         self.closing = False  # the server is stopping: streams end, new ones too
-        self.polls = 0  # database reads so far (tests check that an idle hub makes none)
+        self.polls = 0  # database reads and checks so far (an idle hub makes none)
+        self.reads = 0  # of which reads of events
 
     async def subscribe(self, *, task_id: str | None = None,
                         owner: str | None = None) -> Subscription:
@@ -176,6 +205,9 @@ class EventHub:
             self._starting = asyncio.Lock()
         async with self._starting:
             if self._reader is None:
+                # The watch first: a commit after its first look is seen as a change,
+                # whether or not last_seq already counted it.
+                self._watch = await asyncio.to_thread(self.events.commit_watch)
                 start = await asyncio.to_thread(self.events.last_seq)
                 self.cursor = start
                 self._reader = EventReader(self.events, start)
@@ -184,32 +216,54 @@ class EventHub:
 
     async def _run(self) -> None:
         assert self._reader is not None
-        reader, loop = self._reader, asyncio.get_running_loop()
+        reader, watch, loop = self._reader, self._watch, asyncio.get_running_loop()
+        interval = self.poll_interval if watch is None else self.check_interval
         next_sweep = loop.time() + self.keepalive / 3
+        unread = False  # a change was seen but reading it failed: read again
         try:
             while True:
-                await asyncio.sleep(self.poll_interval)
+                await asyncio.sleep(interval)
                 if not self._count:
                     return  # nobody listens: stop reading (the next subscriber restarts)
-                try:
-                    self.polls += 1
-                    batch = await asyncio.to_thread(reader.poll, time.time())
-                except Exception:
-                    log.exception("reading task events failed; retrying")
-                    continue
+                if watch is None or unread or reader.holding_at_gap or self._changed(watch):
+                    unread = not await self._read(reader, loop)
                 now = loop.time()
-                for event in batch:
-                    for sub in self._by_task.get(event.id, ()):
-                        sub.push(event, now)
-                    for sub in self._by_owner.get(event.owner, ()):
-                        sub.push(event, now)
-                    self.cursor = event.seq
                 if now >= next_sweep:
                     next_sweep = now + self.keepalive / 3
                     await self._sweep(now)
         finally:
             # Synchronous from the check above: no subscribe can slip in between.
-            self._reader = self._runner = None
+            self._reader = self._runner = self._watch = None
+            if watch is not None:
+                watch.close()
+
+    def _changed(self, watch: CommitWatch) -> bool:
+        self.polls += 1
+        try:
+            return watch.changed()
+        except Exception:
+            # Unknown, so read: the read logs if the database is really unreachable
+            # (logging here too would repeat it every few milliseconds).
+            return True
+
+    async def _read(self, reader: EventReader, loop: asyncio.AbstractEventLoop) -> bool:
+        """Reads new events and hands each to the streams that follow its task or owner;
+        False if the read failed."""
+        try:
+            self.polls += 1
+            self.reads += 1
+            batch = await asyncio.to_thread(reader.poll, time.time())
+        except Exception:
+            log.exception("reading task events failed; retrying")
+            return False
+        now = loop.time()
+        for event in batch:
+            for sub in self._by_task.get(event.id, ()):
+                sub.push(event, now)
+            for sub in self._by_owner.get(event.owner, ()):
+                sub.push(event, now)
+            self.cursor = event.seq
+        return True
 
     async def _sweep(self, now: float) -> None:
         """Keep-alives for the streams quiet for two thirds of the interval (so none is
@@ -235,17 +289,19 @@ class EventHubs:
     """The hub of each event loop of this process (an ASGI server may run several)."""
 
     def __init__(self, events: EventStore, poll_interval: float,
-                 keepalive: float = 15.0) -> None:
+                 keepalive: float = 15.0, check_interval: float = 0.01) -> None:
         self.events = events
         self.poll_interval = poll_interval
         self.keepalive = keepalive
+        self.check_interval = check_interval
         self._hubs: dict[asyncio.AbstractEventLoop, EventHub] = {}
 
     def current(self) -> EventHub:
         loop = asyncio.get_running_loop()
         hub = self._hubs.get(loop)
         if hub is None:
-            hub = self._hubs[loop] = EventHub(self.events, self.poll_interval, self.keepalive)
+            hub = self._hubs[loop] = EventHub(self.events, self.poll_interval, self.keepalive,
+                                              self.check_interval)
         return hub
 
 

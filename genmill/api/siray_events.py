@@ -117,13 +117,40 @@ class Replay:
         self.done = False
 
 
+class _Unfinished:
+    """A send that a stream's inline callback began on the hub's task and that had to
+    wait (the client reads slowly, the server's buffer for it is full): the stream's own
+    task awaits the rest. Yields the object the send was waiting on, as the send itself
+    would have, then goes on with the send."""
+
+    __slots__ = ("step", "waiting_on")
+
+    def __init__(self, step, waiting_on) -> None:
+        self.step, self.waiting_on = step, waiting_on
+
+    def __await__(self):
+        try:
+            yield self.waiting_on
+        except BaseException:
+            close = getattr(self.step, "close", None)  # a coroutine's finally blocks run
+            if close is not None:
+                close()
+            raise
+        return (yield from self.step)
+
+
 class EventStreamResponse(StreamingResponse):
-    """An event stream sent straight to the ASGI server: the replay, then every batch
-    of live events the hub hands out, as one chunk. This is the fan-out's hot path (one
-    pass per stream per change), so it runs no task group (StreamingResponse's), no
-    generator per event, and sends the body past genmill's own middleware, whose send
-    wrappers look only at the response start (`middleware.BODY_SEND`). A single task per
-    stream waits for the client to hang up and then ends the subscription."""
+    """An event stream sent straight to the ASGI server: the replay, then the live
+    events. This is the fan-out's hot path (one pass per stream per change). While the
+    stream waits, the hub hands it each live event inline (`_inline`, on the hub's task):
+    the event's bytes go to the ASGI `send` at once, so a change costs a stream one call
+    and one send, and no wake-up of its task (whose await chain runs through every
+    middleware of the app). The stream's task runs only for what needs it: an event that
+    needs a database read (a queue position), the final event, the end, a send that
+    could not complete at once. It sends the body past genmill's own middleware, whose
+    send wrappers look only at the response start (`middleware.BODY_SEND`), with no task
+    group (StreamingResponse's) and no generator per event. A single task per stream
+    waits for the client to hang up and then ends the subscription."""
 
     def __init__(self, sub: Subscription, renderer: EventRenderer, replay: Replay,
                  chunks: AsyncIterator[bytes], final_ends: bool) -> None:
@@ -159,18 +186,26 @@ class EventStreamResponse(StreamingResponse):
         """Live events after the replay, keep-alive comments when the hub says so, until
         the hub ends the subscription (an overflow: the client reconnects with its last
         id and replays; shutdown; a deleted task) or, for a task's stream, a final event."""
-        sub, renderer, sent = self.sub, self.renderer, self.replay.sent
+        sub, renderer = self.sub, self.renderer
+        self._sent, self._send = self.replay.sent, send
+        self._unfinished: _Unfinished | Exception | None = None
         while True:
+            items = await sub.take(self._inline)
+            if self._unfinished is not None:  # what `_inline` began comes first
+                unfinished, self._unfinished = self._unfinished, None
+                if isinstance(unfinished, Exception):
+                    raise unfinished
+                await unfinished
             out, ended = [], False
-            for item in await sub.take():
+            for item in items:
                 if item is KEEPALIVE:
                     out.append(KEEPALIVE_TEXT)
                 elif item is END or item is OVERFLOW:
                     ended = True
-                elif item.seq > sent:  # type: ignore[union-attr]
+                elif item.seq > self._sent:  # type: ignore[union-attr]
                     event: TaskEvent = item  # type: ignore[assignment]
                     out.append(renderer.text(event) or await renderer.render(event))
-                    sent = event.seq
+                    self._sent = event.seq
                     if self.final_ends and event.status.is_final:
                         ended = True
                         break
@@ -179,6 +214,36 @@ class EventStreamResponse(StreamingResponse):
                             "more_body": True})
             if ended:
                 return
+
+    def _inline(self, item: TaskEvent | str) -> bool:
+        """Called by the hub while the stream waits: sends `item` now if it needs
+        nothing from the stream's task, and says whether it took it."""
+        if item is KEEPALIVE:
+            chunk = KEEPALIVE_TEXT
+        else:
+            event: TaskEvent = item  # type: ignore[assignment]
+            if event.seq <= self._sent:
+                return True  # the replay sent it
+            if self.final_ends and event.status.is_final:
+                return False  # the task ends the response after it
+            chunk = self.renderer.text(event)
+            if chunk is None:
+                return False  # a queue position to read first
+            self._sent = event.seq
+        try:
+            # ASGI's send is awaitable; stepped once here it completes at once unless the
+            # client's buffer is full (granian: a bounded channel; uvicorn: paused writes).
+            step = self._send({"type": "http.response.body", "body": chunk,
+                              "more_body": True}).__await__()
+            waiting_on = next(step)
+        except StopIteration:
+            return True
+        except Exception as exc:  # raised in the stream's task, as its own send would
+            self._unfinished = exc
+        else:
+            self._unfinished = _Unfinished(step, waiting_on)
+        self.sub.wake()
+        return True
 
 
 def build_router(parts: Components, hubs: EventHubs) -> APIRouter:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, literal_column, select, text
 
 from genmill.domain import Kind, Status, TaskEvent
-from genmill.store.connector import Database
+from genmill.store.connector import CommitWatch, Database
 from genmill.store.schema import task_events, tasks
 
 _FIELDS = [task_events.c[name] for name in (
@@ -68,6 +68,10 @@ class EventStore:
     def commits_in_order(self) -> bool:
         """True when events become visible in number order (SQLite's single writer)."""
         return self.db.is_sqlite
+
+    def commit_watch(self) -> CommitWatch | None:
+        """A check of whether new events may have been written (SQLite), else None."""
+        return self.db.commit_watch()
 
     def last_seq(self) -> int:
         (seq,) = self.db.fetch_one(_LAST, {})
@@ -132,6 +136,11 @@ class EventReader:
         self._mark_covers = 0  # events up to this number were read before the mark
         self._gap_seen_at = 0.0
         self._settled_upto = 0  # gaps at or below this number are permanent
+
+    @property
+    def holding_at_gap(self) -> bool:
+        """A gap is being waited out: the next poll may deliver with no new commit."""
+        return self._mark is not None
 
     def poll(self, now: float) -> list[TaskEvent]:
         if self._mark is not None and (
