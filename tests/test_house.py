@@ -102,6 +102,9 @@ def test_local_storage_keeps_the_storage_protocol(tmp_path):
     assert storage.stat_output(TASK_ID, "scratch.tmp") is None
     assert b"".join(storage.read_range(file, 2, 5)) == b"234"
     assert b"".join(storage.read_range(file, 0, None, chunk_size=3)) == b"0123456789"
+    async def streamed():
+        return b"".join([chunk async for chunk in storage.stream_range(file, 1, 4)])
+    assert asyncio.run(streamed()) == b"123"
     assert storage.read_output(TASK_ID, "a.bin") == b"0123456789"
     assert storage.redirect_url(file, download=False) is None
     for bad in ("../genmill.db", ".hidden", "a/b", "a\u2215b", ""):

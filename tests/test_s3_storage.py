@@ -3,6 +3,7 @@ in parts, all-or-nothing commits, traversal refusals, and signatures it checks."
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import secrets
@@ -60,6 +61,14 @@ def test_outputs_inputs_and_delete_round_trip(seaweed, tmp_path):
     assert b"".join(storage.read_range(file, 5, 5 + PART_SIZE)) == big[5:5 + PART_SIZE]
     assert b"".join(storage.read_range(file, len(big) - 3)) == big[-3:]
     assert all(len(chunk) <= 1024 * 1024 for chunk in storage.read_range(file, 0, 3 << 20))
+
+    async def streamed(start, end):
+        return [chunk async for chunk in storage.stream_range(file, start, end)]
+
+    pieces = asyncio.run(streamed(0, None))
+    assert b"".join(pieces) == big and all(type(piece) is bytes for piece in pieces)
+    assert b"".join(asyncio.run(streamed(7, 7 + PART_SIZE))) == big[7:7 + PART_SIZE]
+    assert asyncio.run(streamed(len(big), None)) == []
     assert storage.read_output(task_id, "poster.png") == small
     assert storage.read_output(task_id, "scratch.tmp") is None
     assert storage.stat_output(task_id, "missing.png") is None

@@ -152,12 +152,12 @@ def file_response(request: Request, storage: Storage, file: StoredFile,
         return Response(status_code=200, headers=headers, media_type=media_type)
     if wanted is None:
         headers["content-length"] = str(file.size)
-        return StreamingResponse(_chunks(storage, file, 0, None), headers=headers,
+        return StreamingResponse(storage.stream_range(file, 0, None), headers=headers,
                                  media_type=media_type)
     start, end = wanted
     headers["content-range"] = f"bytes {start}-{end - 1}/{file.size}"
     headers["content-length"] = str(end - start)
-    return StreamingResponse(_chunks(storage, file, start, end), status_code=206,
+    return StreamingResponse(storage.stream_range(file, start, end), status_code=206,
                              headers=headers, media_type=media_type)
 
 
@@ -166,15 +166,6 @@ def _stat(file: StoredFile) -> os.stat_result:
         return os.stat(file.sendfile_path)  # type: ignore[arg-type]
     except OSError:  # deleted since it was found
         raise ApiError(404, f"no file {file.name!r}") from None
-
-
-async def _chunks(storage: Storage, file: StoredFile, start: int, end: int | None):
-    iterator = storage.read_range(file, start, end)
-    while True:
-        chunk = await run_in_threadpool(next, iterator, None)
-        if chunk is None:
-            return
-        yield chunk
 
 
 async def _stored(request: Request, task_id: str, name: str) -> StoredFile:

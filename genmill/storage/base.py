@@ -9,7 +9,7 @@ storage then commits as the task's outputs, all at once.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -75,6 +75,13 @@ class Storage(Protocol):
     def read_range(self, file: StoredFile, start: int = 0, end: int | None = None,
                    chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
         """The bytes [start, end) of a stored output (end None: to the end), in chunks."""
+        ...
+
+    def stream_range(self, file: StoredFile, start: int = 0,
+                     end: int | None = None) -> AsyncIterator[bytes]:
+        """`read_range` for an event loop: what the HTTP server proxies. Chunks are
+        `bytes` (granian copies any other buffer type byte by byte) of whatever size the
+        storage reads best."""
         ...
 
     def read_output(self, task_id: str, name: str) -> bytes | None:
