@@ -106,7 +106,8 @@ def test_local_storage_keeps_the_storage_protocol(tmp_path):
         return b"".join([chunk async for chunk in storage.stream_range(file, 1, 4)])
     assert asyncio.run(streamed()) == b"123"
     assert storage.read_output(TASK_ID, "a.bin") == b"0123456789"
-    assert storage.redirect_url(file, download=False) is None
+    assert storage.redirect_url(file) is None
+    assert storage.redirect_url(file, 'attachment; filename="a.bin"') is None
     for bad in ("../genmill.db", ".hidden", "a/b", "a\u2215b", ""):
         assert storage.stat_output(TASK_ID, bad) is None
         assert storage.read_output(TASK_ID, bad) is None

@@ -187,7 +187,7 @@ def file_response(request: Request, storage: Storage, file: StoredFile,
                        headers={"ETag": file.etag})
     if _not_modified(request, file):
         return Response(status_code=304, headers=headers)
-    redirect = storage.redirect_url(file, download)
+    redirect = storage.redirect_url(file, headers.get("content-disposition"))
     if redirect is not None:
         # Not cached: the signed URL it points to expires.
         return RedirectResponse(redirect, status_code=307,

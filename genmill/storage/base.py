@@ -88,8 +88,9 @@ class Storage(Protocol):
         """A whole output (an input of another task, say), or None if there is none."""
         ...
 
-    def redirect_url(self, file: StoredFile, download: bool) -> str | None:
-        """A URL the client may fetch the bytes from directly, or None to serve them."""
+    def redirect_url(self, file: StoredFile, disposition: str | None = None) -> str | None:
+        """A URL the client may fetch the bytes from directly, or None to serve them.
+        With `disposition`, the answer there must carry that Content-Disposition."""
         ...
 
     # -- inputs sent with a submission -------------------------------------------------

@@ -119,7 +119,7 @@ class LocalStorage:
         except OSError:  # deleted since the check
             return None
 
-    def redirect_url(self, file: StoredFile, download: bool) -> str | None:
+    def redirect_url(self, file: StoredFile, disposition: str | None = None) -> str | None:
         return None  # local files are served by genmill itself
 
     def delete_task(self, task_id: str) -> None:

@@ -18,6 +18,7 @@ also imports in milliseconds where boto3 loads botocore's service models.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -30,6 +31,7 @@ from obstore.store import S3Store
 
 from genmill.domain import kind_of_task_id
 from genmill.storage.base import StoredFile, is_safe_name
+from genmill.storage.presign import resign
 from genmill.storage.staging import StagingArea, check_outputs
 
 log = logging.getLogger("genmill.storage")
@@ -183,14 +185,20 @@ class S3Storage:
             return None
         return self._get(key)
 
-    def redirect_url(self, file: StoredFile, download: bool) -> str | None:
-        # A download needs Content-Disposition: attachment, which a presigned GET could
-        # only carry as a signed response-content-disposition parameter; obstore's signer
-        # takes none, so downloads are proxied and inline files redirected.
-        if self.delivery != "redirect" or download:
+    def redirect_url(self, file: StoredFile, disposition: str | None = None) -> str | None:
+        if self.delivery != "redirect":
             return None
         key = _key("tasks", file.task_id, file.name)
-        return obstore.sign(self.signer, "GET", key, self.presign_for)
+        url = obstore.sign(self.signer, "GET", key, self.presign_for)
+        if disposition is None:
+            return url
+        # The store sets Content-Disposition from a signed response-content-disposition;
+        # obstore's signer takes no such parameter, so the URL is signed again with it.
+        # Credentials that are not static keys in the environment (an instance role)
+        # cannot be: then the download is proxied.
+        return resign(url, {"response-content-disposition": disposition},
+                      os.environ.get("AWS_ACCESS_KEY_ID", ""),
+                      os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
 
     # -- inputs sent with a submission -----------------------------------------------
 
