@@ -19,8 +19,8 @@ import contextlib
 import os
 import secrets
 import signal
-import subprocess
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
