@@ -5,14 +5,22 @@ minus its submit_time (both stamped by genmill on this machine). The baseline me
 in the same run is the round trip of the submit request itself.
 
     python bench/dispatch.py [--tasks 40] [--postgres postgresql://postgres@127.0.0.1/test]
-Target: median <= 50 ms on both databases.
+                             [--machines 2]
+Target: median <= 50 ms on both databases. With `--machines N`, a last PostgreSQL run
+serves the API alone (`genmill serve --workers 0`) and runs N `genmill worker`
+processes of one worker each, every process with its own data directory, as on
+separate machines: a submit must wake a worker in another process through the database.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import secrets
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,16 +29,43 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Server  # noqa: E402
+from bench.common import REPO, Server  # noqa: E402
 
 MODEL_PLUGIN = "tests.engines"  # the test engine: one instant step, a 32x32 PNG
 
 
-def measure(database_url: str, data_dir: Path, count: int) -> tuple[list[float], list[float]]:
+@contextlib.contextmanager
+def worker_machines(env: dict[str, str], root: Path, count: int):
+    """`count` `genmill worker --workers 1` processes, each with a data dir of its own."""
+    processes = []
+    try:
+        for n in range(count):
+            data = root / f"worker-{n}"
+            data.mkdir()
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "genmill", "worker", "--workers", "1"],
+                env={**os.environ, "PYTHONPATH": str(REPO), **env,
+                     "GENMILL_DATA_DIR": str(data)},
+                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True))
+        yield
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            process.wait(60)
+
+
+def measure(database_url: str, data_dir: Path, count: int,
+            machines: int = 0) -> tuple[list[float], list[float]]:
     env = {"GENMILL_DATA_DIR": str(data_dir), "GENMILL_DATABASE_URL": database_url,
            "GENMILL_PLUGINS": MODEL_PLUGIN, "GENMILL_API_KEYS": ""}
     latencies, round_trips = [], []
-    with Server("genmill", env, workers=1) as server, httpx.Client(base_url=server.url) as client:
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(Server("genmill", env, workers=0 if machines else 1))
+        if machines:
+            stack.enter_context(worker_machines(env, data_dir.parent, machines))
+        client = stack.enter_context(httpx.Client(base_url=server.url))
         while httpx.get(server.url + "/readyz").status_code != 200:
             time.sleep(0.1)
         for index in range(count + 3):
@@ -82,6 +117,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=40)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--machines", type=int, default=0,
+                        help="also: PostgreSQL, API alone + this many worker processes")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         report("SQLite", *measure(f"sqlite:///{tmp}/genmill.db", Path(tmp), args.tasks))
@@ -93,7 +130,12 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             url = args.postgres.rpartition("/")[0] + "/" + name
-            report("PostgreSQL", *measure(url, Path(tmp), args.tasks))
+            report("PostgreSQL", *measure(url, Path(tmp) / "api", args.tasks))
+        if args.machines:
+            with tempfile.TemporaryDirectory() as tmp:
+                (Path(tmp) / "api").mkdir()
+                report(f"PG {args.machines}+API", *measure(url, Path(tmp) / "api", args.tasks,
+                                                           args.machines))
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()

@@ -4,8 +4,10 @@ genmill's own CPU per download in redirect delivery.
 Baseline: the same object downloaded from SeaweedFS directly (a presigned URL) with the
 same client (curl), in the same run. Reported:
 
-  proxy     speed of /tasks/{id}/{name} through genmill (1 MiB ranged reads from S3)
-            against the direct download; ratio proxy / direct (target >= 0.8)
+  proxy     speed of /tasks/{id}/{name} through genmill (one streamed GET from S3)
+            against the direct download, the two alternating (a load that comes and
+            goes hits both); ratio of the medians proxy / direct (target >= 0.8), and
+            genmill's CPU seconds per GiB proxied (steadier than speeds on a busy machine)
   redirect  CPU seconds the genmill process tree spends per download of a small and a
             large object (a 307 to a presigned URL: one signature, whatever the size),
             less its idle CPU over the same time; ratio large / small (about 1: constant)
@@ -38,11 +40,6 @@ def curl_speed(url: str, follow: bool = False) -> float:
     return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
 
 
-def median_speed(url: str, runs: int, follow: bool = False) -> float:
-    curl_speed(url, follow)  # warm caches and connections
-    return statistics.median(curl_speed(url, follow) for _ in range(runs))
-
-
 def process_cpu(pid: int) -> float:
     """CPU seconds (user + system) of a process and its children that were waited for."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -72,10 +69,23 @@ def cpu_per_download(server: Server, url: str, downloads: int, idle_rate: float)
     return max(0.0, spent - idle_rate * (time.monotonic() - started)) / downloads
 
 
+def proxy_vs_direct(server: Server, direct_url: str, proxy_url: str, runs: int,
+                    mb: int) -> tuple[float, float, float]:
+    """Median speeds direct and through genmill, alternating; genmill's CPU per GiB."""
+    curl_speed(direct_url), curl_speed(proxy_url)  # warm caches and connections
+    direct, proxied, cpu = [], [], 0.0
+    for _ in range(runs):
+        direct.append(curl_speed(direct_url))
+        before = tree_cpu(server.process.pid)
+        proxied.append(curl_speed(proxy_url))
+        cpu += tree_cpu(server.process.pid) - before
+    return statistics.median(direct), statistics.median(proxied), cpu / (runs * mb / 1024)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=200)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     require("curl", "curl")
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,9 +106,10 @@ def main() -> None:
             direct_url = client.generate_presigned_url(
                 "get_object", ExpiresIn=600,
                 Params={"Bucket": seaweed.bucket, "Key": f"bench/tasks/{task_id}/video-1.mp4"})
-            direct = median_speed(direct_url, args.runs)
             with Server("genmill", {**env, "GENMILL_OUTPUT_DELIVERY": "proxy"}) as server:
-                proxied = median_speed(f"{server.url}/tasks/{task_id}/video-1.mp4", args.runs)
+                direct, proxied, cpu_per_gib = proxy_vs_direct(
+                    server, direct_url, f"{server.url}/tasks/{task_id}/video-1.mp4",
+                    args.runs, args.mb)
             with Server("genmill", {**env, "GENMILL_OUTPUT_DELIVERY": "redirect"}) as server:
                 base = f"{server.url}/tasks/{task_id}"
                 idle = idle_cpu_rate(server)
@@ -112,6 +123,7 @@ def main() -> None:
     print(f"direct from SeaweedFS (curl) : {direct / gb:5.2f} GB/s")
     print(f"genmill proxy delivery       : {proxied / gb:5.2f} GB/s")
     print(f"ratio proxy / direct         : {proxied / direct:5.2f} (target >= 0.8)")
+    print(f"genmill CPU per GiB proxied  : {cpu_per_gib:5.2f} s")
     print(f"redirect: genmill CPU per download, 64 KiB: {small * 1000:6.1f} ms, "
           f"{args.mb} MiB: {large * 1000:6.1f} ms; ratio {large / max(small, 1e-9):4.2f} "
           "(about 1: constant)")

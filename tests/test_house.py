@@ -102,8 +102,12 @@ def test_local_storage_keeps_the_storage_protocol(tmp_path):
     assert storage.stat_output(TASK_ID, "scratch.tmp") is None
     assert b"".join(storage.read_range(file, 2, 5)) == b"234"
     assert b"".join(storage.read_range(file, 0, None, chunk_size=3)) == b"0123456789"
+    async def streamed():
+        return b"".join([chunk async for chunk in storage.stream_range(file, 1, 4)])
+    assert asyncio.run(streamed()) == b"123"
     assert storage.read_output(TASK_ID, "a.bin") == b"0123456789"
-    assert storage.redirect_url(file, download=False) is None
+    assert storage.redirect_url(file) is None
+    assert storage.redirect_url(file, 'attachment; filename="a.bin"') is None
     for bad in ("../genmill.db", ".hidden", "a/b", "a\u2215b", ""):
         assert storage.stat_output(TASK_ID, bad) is None
         assert storage.read_output(TASK_ID, bad) is None
@@ -160,6 +164,91 @@ async def _proxied_with_ranges(tmp_path):
         head = await client.head(f"/tasks/{TASK_ID}/clip.mp4")
         assert head.status_code == 200 and head.headers["content-length"] == str(len(blob))
     app.state.components.close()
+
+
+def test_an_output_that_cannot_be_read_gets_an_error_that_names_it(tmp_path, monkeypatch):
+    asyncio.run(_unreadable_outputs(tmp_path, monkeypatch))
+
+
+async def _unreadable_outputs(tmp_path, monkeypatch):
+    """Found, then unreadable: removed since its stat, EIO, no permission (as root a
+    chmod is ignored, so the open is made to fail), an object store gone mid-request.
+    Each answer is an error in the path's dialect that names the output, never a 200 cut
+    short or a traceback."""
+    import errno
+    import os
+    import time
+    from dataclasses import replace
+
+    from genmill.api.app import create_app
+    from genmill.config import Settings
+    from genmill.domain import Kind, Status, Task
+    from genmill.storage.local import LocalStorage
+
+    class Vanishing(LocalStorage):
+        """Deletes a file named gone-* right after its stat: a delete racing a GET."""
+
+        def stat_output(self, task_id, name):
+            found = super().stat_output(task_id, name)
+            if found is not None and name.startswith("gone"):
+                found.sendfile_path.unlink()
+            return found
+
+    class StoreDown(LocalStorage):
+        def stat_output(self, task_id, name):
+            found = super().stat_output(task_id, name)
+            return None if found is None else replace(found, sendfile_path=None)
+
+        async def stream_range(self, file, start=0, end=None):
+            raise OSError(f"s3://bucket: connection refused reading {file.name}")
+            yield b""  # an async generator, like the real one
+
+    app = create_app(Settings(data_dir=tmp_path, _env_file=None))
+    parts = app.state.components
+    storage = parts.storage = Vanishing(tmp_path)
+    now = time.time()
+    parts.store.insert(Task(id=TASK_ID, kind=Kind.IMAGE, action=Kind.IMAGE.action,
+                            model="m", owner="", status=Status.SUCCESS, params={},
+                            outputs=["eio.png", "gone.png", "perm.png"], submit_time=now,
+                            finish_time=now, attempts=1, max_attempts=1, time_limit=60))
+    staging = storage.new_staging(TASK_ID)
+    for name in ("eio.png", "gone.png", "perm.png"):
+        (staging / name).write_bytes(b"\x89PNG not readable")
+    storage.commit(TASK_ID, staging, ["eio.png", "gone.png", "perm.png"])
+    real_open = os.open
+
+    def failing_open(path, flags, *args, **kwargs):
+        for name, error in (("eio.png", errno.EIO), ("perm.png", errno.EACCES)):
+            if str(path).endswith(name):
+                raise OSError(error, os.strerror(error), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", failing_open)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        eio = await client.get(f"/tasks/{TASK_ID}/eio.png")
+        assert eio.status_code == 503 and eio.headers["retry-after"] == "5"
+        assert eio.json()["error"]["message"] == (
+            f"output 'eio.png' of task {TASK_ID} cannot be read right now "
+            "(Input/output error); retry later")
+        local = await client.get(f"/api/v1/download/{TASK_ID}/eio.png")
+        assert local.status_code == 503 and local.json()["message"] == eio.json()["message"]
+        assert "Traceback" not in local.text and "content-disposition" not in local.headers
+        perm = await client.get(f"/api/v1/stream/{TASK_ID}/perm.png",
+                                headers={"Range": "bytes=0-3"})
+        assert perm.status_code == 500 and perm.json() == {
+            "status": 500, "data": None,
+            "message": f"output 'perm.png' of task {TASK_ID} cannot be read: the server "
+                       "is not allowed to open it"}
+        gone = await client.get(f"/tasks/{TASK_ID}/gone.png")
+        assert gone.status_code == 404
+        assert gone.json()["message"] == f"no file 'gone.png' for task {TASK_ID}"
+        parts.storage = StoreDown(tmp_path)
+        down = await client.get(f"/api/v1/stream/{TASK_ID}/eio.png")
+        assert down.status_code == 503 and down.json()["message"] == (
+            f"output 'eio.png' of task {TASK_ID} cannot be read right now (storage "
+            "unavailable); retry later")
+    parts.close()
 
 
 # -- Plug-ins --------------------------------------------------------------------------

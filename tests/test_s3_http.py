@@ -181,10 +181,17 @@ def test_redirect_delivery_hands_out_presigned_urls(seaweed, new_database, make_
             assert followed.status_code == 200 and followed.content == stored
             ranged = httpx.get(location, headers={"Range": "bytes=10-19"})
             assert ranged.status_code == 206 and ranged.content == stored[10:20]
-        # Attachments keep their name: proxied, not redirected.
-        download = client.get(f"/api/v1/download/{task_id}/clip.bin")
+        # Downloads are redirected too, the store answering with the attachment name
+        # (a signed response-content-disposition), as genmill itself would.
+        url = f"{server.url}/api/v1/download/{task_id}/clip.bin"
+        moved = client.get(url, follow_redirects=False)
+        assert moved.status_code == 307, moved.text
+        assert "response-content-disposition=attachment" in moved.headers["location"]
+        download = httpx.get(url, headers=client.headers, follow_redirects=True)
         assert download.status_code == 200 and download.content == stored
-        assert "attachment" in download.headers["content-disposition"]
+        assert str(download.url).startswith(seaweed.endpoint)
+        assert download.headers["content-disposition"] == (
+            "attachment; filename=\"clip.bin\"; filename*=UTF-8''clip.bin")
 
 
 def test_readyz_names_a_storage_that_is_down(make_server, tmp_path, seaweed):

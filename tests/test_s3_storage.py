@@ -3,6 +3,7 @@ in parts, all-or-nothing commits, traversal refusals, and signatures it checks."
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import secrets
@@ -60,6 +61,14 @@ def test_outputs_inputs_and_delete_round_trip(seaweed, tmp_path):
     assert b"".join(storage.read_range(file, 5, 5 + PART_SIZE)) == big[5:5 + PART_SIZE]
     assert b"".join(storage.read_range(file, len(big) - 3)) == big[-3:]
     assert all(len(chunk) <= 1024 * 1024 for chunk in storage.read_range(file, 0, 3 << 20))
+
+    async def streamed(start, end):
+        return [chunk async for chunk in storage.stream_range(file, start, end)]
+
+    pieces = asyncio.run(streamed(0, None))
+    assert b"".join(pieces) == big and all(type(piece) is bytes for piece in pieces)
+    assert b"".join(asyncio.run(streamed(7, 7 + PART_SIZE))) == big[7:7 + PART_SIZE]
+    assert asyncio.run(streamed(len(big), None)) == []
     assert storage.read_output(task_id, "poster.png") == small
     assert storage.read_output(task_id, "scratch.tmp") is None
     assert storage.stat_output(task_id, "missing.png") is None
@@ -149,8 +158,7 @@ def test_presigned_urls_are_signed_for_the_object_and_expire(seaweed, tmp_path):
     data = hashlib.sha256(b"x").digest() * 100
     storage.commit(task_id, stage(storage, task_id, {"a.png": data}), ["a.png"])
     file = storage.stat_output(task_id, "a.png")
-    assert storage.redirect_url(file, download=True) is None  # attachments are proxied
-    url = storage.redirect_url(file, download=False)
+    url = storage.redirect_url(file)
     assert url.startswith(seaweed.endpoint) and "X-Amz-Signature=" in url
     tampered = url.replace("a.png", "b.png")
     assert httpx.get(tampered).status_code == 403
@@ -162,7 +170,45 @@ def test_presigned_urls_are_signed_for_the_object_and_expire(seaweed, tmp_path):
     wait_for(lambda: httpx.get(url).status_code == 403, timeout=15, interval=0.2)
     fresh = make_storage(seaweed, tmp_path, prefix=storage.prefix, delivery="redirect",
                          presign_seconds=60)
-    assert httpx.get(fresh.redirect_url(file, False)).content == data
+    assert httpx.get(fresh.redirect_url(file)).content == data
+    # A download: the store answers with the Content-Disposition the URL was signed for.
+    disposition = "attachment; filename=\"a _.png\"; filename*=UTF-8''a%20%C3%A9.png"
+    attachment = httpx.get(fresh.redirect_url(file, disposition))
+    assert attachment.status_code == 200 and attachment.content == data
+    assert attachment.headers["content-disposition"] == disposition
+    forged = fresh.redirect_url(file, disposition).replace("filename", "name", 1)
+    assert httpx.get(forged).status_code == 403  # the override is covered by the signature
+
+
+def test_resigned_urls_match_botocores_signature():
+    """presign.resign against the reference SigV4 implementation, session token and an
+    override included; and credentials other than the URL's are refused (None)."""
+    from urllib.parse import parse_qsl, quote, urlsplit
+
+    import boto3
+    from botocore.config import Config
+
+    from genmill.storage.presign import resign
+
+    client = boto3.client("s3", endpoint_url="http://127.0.0.1:9000", aws_access_key_id="AK",
+                          aws_secret_access_key="SK", aws_session_token="tok/en+x=",
+                          region_name="eu-west-3",
+                          config=Config(signature_version="s3v4",
+                                        s3={"addressing_style": "path"}))
+    disposition = "attachment; filename=\"a b.png\"; filename*=UTF-8''a%20b.png"
+    reference = client.generate_presigned_url(
+        "get_object", ExpiresIn=300, Params={"Bucket": "bkt", "Key": "p/tasks/x y.png",
+                                             "ResponseContentDisposition": disposition})
+    parts = urlsplit(reference)
+    params = dict(parse_qsl(parts.query))
+    signature = params.pop("X-Amz-Signature")
+    params.pop("response-content-disposition")
+    plain = parts._replace(query="&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
+                                          for k, v in params.items())).geturl()
+    ours = resign(plain, {"response-content-disposition": disposition}, "AK", "SK")
+    assert dict(parse_qsl(urlsplit(ours).query))["X-Amz-Signature"] == signature
+    assert dict(parse_qsl(urlsplit(ours).query))["response-content-disposition"] == disposition
+    assert resign(plain, {}, "OTHER", "SK") is None and resign(plain, {}, "AK", "") is None
 
 
 def test_the_storage_url_chooses_the_storage(tmp_path, monkeypatch, seaweed):

@@ -47,6 +47,60 @@ class OutputFile(FileResponse):
     # server offers it (granian), with no Python in the loop at all.
     chunk_size = 1024 * 1024
 
+    def __init__(self, file: StoredFile, **kwargs) -> None:
+        super().__init__(file.sendfile_path, **kwargs)
+        self.file = file
+
+    async def __call__(self, scope, receive, send) -> None:
+        # Starlette sends the 200 before it opens the file (and under pathsend granian
+        # opens it), so a file that cannot be opened (deleted since its stat, no
+        # permission, an I/O error) went out as a 200 cut short. Opening it here first
+        # (a local file: microseconds) lets such a file get an error answer instead.
+        try:
+            os.close(os.open(self.path, os.O_RDONLY | os.O_NONBLOCK))
+        except OSError as exc:
+            raise read_error(self.file, exc) from None
+        await super().__call__(scope, receive, send)
+
+
+class ProxiedFile(StreamingResponse):
+    """A remote object's bytes. The first piece is read before the response starts, so
+    that an object gone or a store down since the stat gets an error answer, not a 200
+    cut short (a piece is read in milliseconds)."""
+
+    def __init__(self, storage: Storage, file: StoredFile, start: int, end: int | None,
+                 **kwargs) -> None:
+        self.file = file
+        self.pieces = storage.stream_range(file, start, end)
+        self.first: bytes | None = None
+        super().__init__(self._body(), **kwargs)
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            self.first = await anext(self.pieces, None)
+        except OSError as exc:
+            raise read_error(self.file, exc) from None
+        await super().__call__(scope, receive, send)
+
+    async def _body(self):
+        if self.first is not None:
+            yield self.first
+        async for piece in self.pieces:
+            yield piece
+
+
+def read_error(file: StoredFile, exc: OSError) -> ApiError:
+    """A found output that cannot be read: an answer that names it, never a traceback."""
+    if isinstance(exc, FileNotFoundError):  # removed since it was found (a delete)
+        return ApiError(404, f"no file {file.name!r} for task {file.task_id}")
+    log.error("cannot read output %s of task %s: %s", file.name, file.task_id, exc)
+    if isinstance(exc, PermissionError):  # the server's own setup: retrying won't help
+        return ApiError(500, f"output {file.name!r} of task {file.task_id} cannot be read: "
+                             "the server is not allowed to open it")
+    reason = exc.strerror or "storage unavailable"
+    return ApiError(503, f"output {file.name!r} of task {file.task_id} cannot be read right "
+                         f"now ({reason}); retry later", headers={"Retry-After": "5"})
+
 
 def _attachment(name: str) -> str:
     """RFC 6266: an ASCII fallback plus the exact UTF-8 name in `filename*`."""
@@ -133,7 +187,7 @@ def file_response(request: Request, storage: Storage, file: StoredFile,
                        headers={"ETag": file.etag})
     if _not_modified(request, file):
         return Response(status_code=304, headers=headers)
-    redirect = storage.redirect_url(file, download)
+    redirect = storage.redirect_url(file, headers.get("content-disposition"))
     if redirect is not None:
         # Not cached: the signed URL it points to expires.
         return RedirectResponse(redirect, status_code=307,
@@ -141,7 +195,7 @@ def file_response(request: Request, storage: Storage, file: StoredFile,
     media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
     if file.sendfile_path is not None:
         # Range, If-Range and multipart/byteranges by Starlette; whole files by pathsend.
-        return OutputFile(file.sendfile_path, headers=headers, media_type=media_type,
+        return OutputFile(file, headers=headers, media_type=media_type,
                           stat_result=_stat(file))
     # A remote object: proxy its bytes (one range at most).
     wanted = None
@@ -152,29 +206,19 @@ def file_response(request: Request, storage: Storage, file: StoredFile,
         return Response(status_code=200, headers=headers, media_type=media_type)
     if wanted is None:
         headers["content-length"] = str(file.size)
-        return StreamingResponse(_chunks(storage, file, 0, None), headers=headers,
-                                 media_type=media_type)
+        return ProxiedFile(storage, file, 0, None, headers=headers, media_type=media_type)
     start, end = wanted
     headers["content-range"] = f"bytes {start}-{end - 1}/{file.size}"
     headers["content-length"] = str(end - start)
-    return StreamingResponse(_chunks(storage, file, start, end), status_code=206,
-                             headers=headers, media_type=media_type)
+    return ProxiedFile(storage, file, start, end, status_code=206, headers=headers,
+                       media_type=media_type)
 
 
 def _stat(file: StoredFile) -> os.stat_result:
     try:
         return os.stat(file.sendfile_path)  # type: ignore[arg-type]
-    except OSError:  # deleted since it was found
-        raise ApiError(404, f"no file {file.name!r}") from None
-
-
-async def _chunks(storage: Storage, file: StoredFile, start: int, end: int | None):
-    iterator = storage.read_range(file, start, end)
-    while True:
-        chunk = await run_in_threadpool(next, iterator, None)
-        if chunk is None:
-            return
-        yield chunk
+    except OSError as exc:
+        raise read_error(file, exc) from None
 
 
 async def _stored(request: Request, task_id: str, name: str) -> StoredFile:

@@ -9,7 +9,7 @@ storage then commits as the task's outputs, all at once.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -77,12 +77,20 @@ class Storage(Protocol):
         """The bytes [start, end) of a stored output (end None: to the end), in chunks."""
         ...
 
+    def stream_range(self, file: StoredFile, start: int = 0,
+                     end: int | None = None) -> AsyncIterator[bytes]:
+        """`read_range` for an event loop: what the HTTP server proxies. Chunks are
+        `bytes` (granian copies any other buffer type byte by byte) of whatever size the
+        storage reads best."""
+        ...
+
     def read_output(self, task_id: str, name: str) -> bytes | None:
         """A whole output (an input of another task, say), or None if there is none."""
         ...
 
-    def redirect_url(self, file: StoredFile, download: bool) -> str | None:
-        """A URL the client may fetch the bytes from directly, or None to serve them."""
+    def redirect_url(self, file: StoredFile, disposition: str | None = None) -> str | None:
+        """A URL the client may fetch the bytes from directly, or None to serve them.
+        With `disposition`, the answer there must carry that Content-Disposition."""
         ...
 
     # -- inputs sent with a submission -------------------------------------------------

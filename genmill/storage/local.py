@@ -8,11 +8,12 @@ Layout under the data dir:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from genmill.domain import kind_of_task_id
@@ -102,6 +103,13 @@ class LocalStorage:
                 start += len(chunk)
                 yield chunk
 
+    async def stream_range(self, file: StoredFile, start: int = 0,
+                           end: int | None = None) -> AsyncIterator[bytes]:
+        # Not the HTTP path for local files (that is sendfile); here for the protocol.
+        chunks = self.read_range(file, start, end)
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+            yield chunk
+
     def read_output(self, task_id: str, name: str) -> bytes | None:
         found = self._output_file(task_id, name)
         if found is None:
@@ -111,7 +119,7 @@ class LocalStorage:
         except OSError:  # deleted since the check
             return None
 
-    def redirect_url(self, file: StoredFile, download: bool) -> str | None:
+    def redirect_url(self, file: StoredFile, disposition: str | None = None) -> str | None:
         return None  # local files are served by genmill itself
 
     def delete_task(self, task_id: str) -> None:

@@ -1,0 +1,119 @@
+"""What each of genmill's outer layers costs a request: bench/poll.py's bare route served
+by the whole app and by variants of it that leave one part out.
+
+Baseline, measured in the same run and alternating with the others: the minimal granian +
+Starlette app of bench/poll.py returning the same bytes. Each variant runs in its own
+granian process (one HTTP process, 64 connections from wrk); reported is each median's
+ratio to the minimal app's. Variants:
+
+  whole app          what bench/poll.py calls the bare route
+  no access log      the access log layer left out (no lines, no HTTP metrics)
+  no metrics         the access log layer without its HTTP metrics
+  no lines           the access log layer without writing its lines
+  layer only         the access log layer without metrics or lines
+
+    python bench/poll_layers.py [--seconds 4] [--rounds 3]
+Needs wrk (apt-get install wrk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import Server, median_of, seed_tasks, wrk  # noqa: E402
+from bench.poll import BARE_PATH, KEY, _load, _script, make_app  # noqa: E402
+
+
+def _variant(no_log: bool = False, no_metrics: bool = False, no_lines: bool = False):
+    if no_lines:
+        import genmill.api.middleware as middleware
+
+        middleware.write_access = lambda entries: None
+    app = make_app()
+    layers = app.genmill_layers
+
+    def build(inner):
+        outer = layers(inner)  # AccessLog(Authenticate(BodyLimit(PlainRoutesFirst(...))))
+        if no_log:
+            return outer.app
+        if no_metrics:
+            outer.observe = None
+        return outer
+
+    app.genmill_layers = build
+    return app
+
+
+def whole():
+    return _variant()
+
+
+def no_access_log():
+    return _variant(no_log=True)
+
+
+def no_metrics():
+    return _variant(no_metrics=True)
+
+
+def no_lines():
+    return _variant(no_lines=True)
+
+
+def layer_only():
+    return _variant(no_metrics=True, no_lines=True)
+
+
+VARIANTS = {"minimal app": "bench.poll:minimal_app", "whole app": "bench.poll_layers:whole",
+            "no access log": "bench.poll_layers:no_access_log",
+            "no metrics": "bench.poll_layers:no_metrics",
+            "no lines": "bench.poll_layers:no_lines",
+            "layer only": "bench.poll_layers:layer_only"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        data = tmp / "data"
+        database = f"sqlite:///{data / 'genmill.db'}"
+        ids = seed_tasks(database, 1000, owner="bench")
+        body = tmp / "body.json"
+        body.write_bytes(b"x" * 419)  # the size of a status document (bench/poll.py)
+        env = {"GENMILL_DATA_DIR": str(data), "GENMILL_DATABASE_URL": database,
+               "GENMILL_API_KEYS": f"bench:{KEY}", "GENMILL_LOG_JSON": "0",
+               "GENMILL_BENCH_BODY": str(body)}
+        headers = {"Authorization": f"Bearer {KEY}"}
+        script = _script(tmp, "bare", BARE_PATH, ids)
+        servers = {}
+        try:
+            for label, factory in VARIANTS.items():
+                servers[label] = Server(factory, env).__enter__()
+            for server in servers.values():  # warm up
+                wrk(server.url, seconds=2, headers=headers, script=script)
+            print(f"load average before: {_load()}", flush=True)
+            runs: dict[str, list[dict]] = {label: [] for label in servers}
+            for _ in range(args.rounds):
+                for label, server in servers.items():
+                    runs[label].append(wrk(server.url, seconds=args.seconds,
+                                           headers=headers, script=script))
+            print(f"load average after:  {_load()}")
+        finally:
+            for server in servers.values():
+                server.__exit__()
+    base = median_of(runs["minimal app"], "rps")
+    for label, done in runs.items():
+        assert all(r["non2xx"] == 0 for r in done), f"{label}: non-2xx responses"
+        rps = median_of(done, "rps")
+        print(f"{label:>14}: {rps:8.0f} req/s  / minimal app {rps / base:4.2f}")
+
+
+if __name__ == "__main__":
+    main()
