@@ -16,19 +16,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from genmill.engines.base import InputFile, ModelSpec
 from genmill.engines.models_file.entry import EntryBase
 from genmill.engines.params import MAX_SEED
 from genmill.engines.relays.entry import RelayEntry, relay_spec
-from genmill.engines.relays.upstream import (
-    KeyedUpstream,
-    Poll,
-    UpstreamError,
-    UpstreamUnavailable,
-)
+from genmill.engines.relays.errors import UpstreamError, UpstreamUnavailable
+from genmill.engines.relays.http import Form, UpstreamHTTP
+from genmill.engines.relays.upstream import KeyedUpstream, Poll
 
 # The params a workflow may bind, with their bounds; none bound: the workflow as saved.
 BINDABLE: dict[str, tuple[type, Any]] = {
@@ -102,24 +98,24 @@ class ComfyRelay(KeyedUpstream):
         node, _, field = self.entry.bind[name].partition(".")
         graph[node]["inputs"][field] = value
 
-    async def _upload(self, http: httpx.AsyncClient, item: InputFile, task_id: str) -> str:
+    async def _upload(self, http: UpstreamHTTP, item: InputFile, task_id: str) -> str:
         extension = (item.content_type.split("/")[-1] or "png").replace("jpeg", "jpg")
+        form = Form(fields={"overwrite": "true", "type": "input"},
+                    files={"image": (f"{task_id}.{extension}", item.data, item.content_type)})
+        response = await http.request("POST", self.url("/upload/image"), self.headers(),
+                                      form=form)
+        if response.status == 429 or response.status >= 500:
+            raise UpstreamUnavailable(f"HTTP {response.status}")
+        if response.status >= 400:
+            raise UpstreamError(f"upload refused: HTTP {response.status}")
         try:
-            response = await http.post(
-                self.url("/upload/image"), headers=self.headers(),
-                files={"image": (f"{task_id}.{extension}", item.data, item.content_type)},
-                data={"overwrite": "true", "type": "input"})
-        except httpx.TransportError as exc:
-            raise UpstreamUnavailable(f"unreachable ({type(exc).__name__})") from None
-        if response.status_code == 429 or response.status_code >= 500:
-            raise UpstreamUnavailable(f"HTTP {response.status_code}")
-        if response.status_code >= 400:
-            raise UpstreamError(f"upload refused: HTTP {response.status_code}")
-        stored = response.json()
+            stored = response.json()
+        except ValueError:
+            raise UpstreamError("the upload answer is not JSON") from None
         subfolder = stored.get("subfolder") or ""
         return f"{subfolder}/{stored['name']}" if subfolder else stored["name"]
 
-    async def submit(self, http: httpx.AsyncClient, task_id: str, params: dict[str, Any],
+    async def submit(self, http: UpstreamHTTP, task_id: str, params: dict[str, Any],
                      inputs: dict[str, list[InputFile]]) -> str:
         graph = copy.deepcopy(self.workflow)
         for name in BINDABLE:
@@ -137,7 +133,7 @@ class ComfyRelay(KeyedUpstream):
             raise UpstreamError("the /prompt answer has no prompt_id")
         return prompt_id
 
-    async def poll(self, http: httpx.AsyncClient, upstream_id: str) -> Poll:
+    async def poll(self, http: UpstreamHTTP, upstream_id: str) -> Poll:
         document = await self.call(http, "GET", f"/history/{upstream_id}", self.headers())
         entry = document.get(upstream_id)
         if not isinstance(entry, dict):
@@ -156,15 +152,12 @@ class ComfyRelay(KeyedUpstream):
                         outputs.append(self.url(f"/view?{query}"))
         return Poll(state="success", progress=100, outputs=outputs)
 
-    async def cancel(self, http: httpx.AsyncClient, upstream_id: str) -> bool:
-        try:
-            queued = await http.post(self.url("/queue"), headers=self.headers(),
-                                     json={"delete": [upstream_id]})
-            running = await http.post(self.url("/interrupt"), headers=self.headers(),
-                                      json={"prompt_id": upstream_id})
-        except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"unreachable ({type(exc).__name__})") from None
-        return queued.status_code < 300 and running.status_code < 300
+    async def cancel(self, http: UpstreamHTTP, upstream_id: str) -> bool:
+        queued = await http.request("POST", self.url("/queue"), self.headers(),
+                                    json={"delete": [upstream_id]})
+        running = await http.request("POST", self.url("/interrupt"), self.headers(),
+                                     json={"prompt_id": upstream_id})
+        return queued.status < 300 and running.status < 300
 
 
 def _execution_error(status: dict[str, Any]) -> str:
