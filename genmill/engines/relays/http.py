@@ -24,6 +24,12 @@ import aiohttp
 from genmill.engines.relays.errors import UpstreamUnavailable
 
 CONNECTIONS = 32  # to all upstreams together: enough for hundreds of polls a second
+# A JSON answer: whole within 30 s (one timer a request), the connect within 10 s.
+ANSWER_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
+# An output may take long to copy, as long as bytes keep coming: a pool slot plus the
+# connect within 30 s, no 30 s without a byte (a timer moved at each chunk).
+DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=30, sock_connect=10,
+                                         sock_read=30)
 
 
 @dataclass(frozen=True)
@@ -65,10 +71,7 @@ class UpstreamHTTP:
     def __init__(self, connections: int = CONNECTIONS) -> None:
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=connections),
-            # No total: an output download may take long. A pool slot plus connect
-            # within 30 s, the connect itself within 10 s, no 30 s without a byte.
-            timeout=aiohttp.ClientTimeout(total=None, connect=30, sock_connect=10,
-                                          sock_read=30),
+            timeout=ANSWER_TIMEOUT,
             # An upstream's cookies must not ride along with another task's requests.
             cookie_jar=aiohttp.DummyCookieJar(),
             raise_for_status=False)
@@ -88,7 +91,8 @@ class UpstreamHTTP:
                      ) -> AsyncIterator[aiohttp.ClientResponse]:
         """A GET whose body is read in chunks (`response.content.iter_chunked`)."""
         try:
-            async with self.session.get(url, headers=headers) as response:
+            async with self.session.get(url, headers=headers,
+                                        timeout=DOWNLOAD_TIMEOUT) as response:
                 yield response
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise unavailable(exc) from None
