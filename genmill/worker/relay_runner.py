@@ -72,6 +72,7 @@ class RelayRunner:
         self.started_at = time.time()
         self.threads = ThreadPoolExecutor(8, thread_name_prefix="genmill-relay-db")
         self.http: UpstreamHTTP | None = None
+        self.watchers: list[asyncio.Task] = []
 
     def stop(self, *_: Any) -> None:
         self.stopping = True
@@ -95,6 +96,9 @@ class RelayRunner:
         self.http = UpstreamHTTP()
         models = list(self.relays)
         keeper = asyncio.create_task(self._keep_leases())
+        # What upstreams push (ComfyUI's progress events), followed for the runner's life.
+        self.watchers = [asyncio.create_task(relay.watch(self.http))
+                         for relay in self.relays.values()]
         log.info("relay runner %s ready: %d model(s), up to %d tasks in flight", self.id,
                  len(models), self.limit)
         backoff = Backoff()
@@ -125,6 +129,8 @@ class RelayRunner:
         if self.running:
             await asyncio.wait(list(self.running.values()), timeout=10)
         keeper.cancel()
+        for watcher in self.watchers:
+            watcher.cancel()
         if self.http is not None:
             await self.http.close()
         try:

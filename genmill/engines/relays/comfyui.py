@@ -3,14 +3,19 @@
 `bind` maps genmill params to workflow inputs ("node id.input name"). An input image is
 uploaded with `POST /upload/image`; the run is `POST /prompt`; `GET /history/{id}` is
 polled until the prompt is there (done or failed); outputs come from `GET /view`.
+Progress comes from ComfyUI's websocket (`/ws?clientId=…`, `progress` events of the
+prompts this relay queued under its client id); where the websocket cannot connect the
+task shows no progress until it ends, and /history polling goes on either way.
 Cancel deletes the prompt from the queue (`POST /queue`) and interrupts it if running
 (`POST /interrupt` with its prompt id).
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
+import logging
 import secrets
 from pathlib import Path
 from typing import Any
@@ -37,6 +42,8 @@ BINDABLE: dict[str, tuple[type, Any]] = {
     "guidance_scale": (float, Field(None, ge=0, le=100)),
 }
 OUTPUT_LISTS = ("images", "gifs", "videos", "audio", "3d")
+WATCH_BACKOFF = (1.0, 30.0)  # the first and the longest wait before connecting again
+log = logging.getLogger("genmill.relay")
 
 
 class ComfyEntry(RelayEntry):
@@ -89,6 +96,36 @@ class ComfyRelay(KeyedUpstream):
         self.poll_interval = entry.poll_interval or 1.0
         self.max_retries = entry.max_retries
         self.client_id = f"genmill-{secrets.token_hex(8)}"
+        self.live: dict[str, int] = {}  # prompt id -> percent, from websocket events
+
+    async def watch(self, http: UpstreamHTTP) -> None:
+        """Keep ComfyUI's websocket open and note each prompt's progress from it."""
+        scheme = "wss" if self.base_url.startswith("https:") else "ws"
+        url = f"{scheme}{self.base_url[self.base_url.index(':'):]}/ws?clientId={self.client_id}"
+        delay = WATCH_BACKOFF[0]
+        while True:
+            try:
+                async for message in http.messages(url, self.headers()):
+                    delay = WATCH_BACKOFF[0]
+                    self._note(message)
+            except (UpstreamUnavailable, UpstreamError) as exc:
+                log.debug("%s: no websocket (%s); progress waits for /history", self.upstream,
+                          exc)
+            await asyncio.sleep(delay)
+            delay = min(WATCH_BACKOFF[1], delay * 2)
+
+    def _note(self, message: object) -> None:
+        if not isinstance(message, dict) or message.get("type") != "progress":
+            return
+        data = message.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("prompt_id"), str):
+            return
+        value, most = data.get("value"), data.get("max")
+        if isinstance(value, int | float) and isinstance(most, int | float) and most > 0:
+            # One workflow may run several sampling nodes, each counting from zero:
+            # progress never goes back.
+            percent = int(min(max(value / most, 0), 1) * 99)
+            self.live[data["prompt_id"]] = max(percent, self.live.get(data["prompt_id"], 0))
 
     def headers(self) -> dict[str, str]:
         key = self.key()
@@ -136,8 +173,9 @@ class ComfyRelay(KeyedUpstream):
     async def poll(self, http: UpstreamHTTP, upstream_id: str) -> Poll:
         document = await self.call(http, "GET", f"/history/{upstream_id}", self.headers())
         entry = document.get(upstream_id)
-        if not isinstance(entry, dict):
-            return Poll(state="running")  # queued or running: history has it once done
+        if not isinstance(entry, dict):  # queued or running: history has it once done
+            return Poll(state="running", progress=self.live.get(upstream_id, 0))
+        self.live.pop(upstream_id, None)
         status = entry.get("status") or {}
         if status.get("status_str") == "error":
             return Poll(state="failure", fail_reason=_execution_error(status))
@@ -153,6 +191,7 @@ class ComfyRelay(KeyedUpstream):
         return Poll(state="success", progress=100, outputs=outputs)
 
     async def cancel(self, http: UpstreamHTTP, upstream_id: str) -> bool:
+        self.live.pop(upstream_id, None)
         queued = await http.request("POST", self.url("/queue"), self.headers(),
                                     json={"delete": [upstream_id]})
         running = await http.request("POST", self.url("/interrupt"), self.headers(),

@@ -7,8 +7,9 @@ its cancellation through anyio and, with sniffio absent, searched the import pat
 twice; at a few hundred polls a second that was most of the relay runner's CPU.
 
 The relays see only this module: `request` answers a `Reply` (the body read whole),
-`stream` a response to copy in chunks, and every transport failure or timeout is an
-`UpstreamUnavailable`, which the relay runner retries.
+`stream` a response to copy in chunks, `messages` the JSON messages of a websocket, and
+every transport failure or timeout is an `UpstreamUnavailable`, which the relay runner
+retries.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class UpstreamHTTP:
     def __init__(self, connections: int = CONNECTIONS) -> None:
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=connections),
-            timeout=ANSWER_TIMEOUT,
+            # Each kind of call passes its own; a websocket stays open as long as it may.
+            timeout=aiohttp.ClientTimeout(total=None, connect=30, sock_connect=10),
             # An upstream's cookies must not ride along with another task's requests.
             cookie_jar=aiohttp.DummyCookieJar(),
             raise_for_status=False)
@@ -81,7 +83,7 @@ class UpstreamHTTP:
         data = form.encode() if form is not None else None
         try:
             async with self.session.request(method, url, headers=headers, json=json,
-                                            data=data) as response:
+                                            data=data, timeout=ANSWER_TIMEOUT) as response:
                 return Reply(response.status, response.headers, await response.read())
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise unavailable(exc) from None
@@ -94,6 +96,24 @@ class UpstreamHTTP:
             async with self.session.get(url, headers=headers,
                                         timeout=DOWNLOAD_TIMEOUT) as response:
                 yield response
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise unavailable(exc) from None
+
+    async def messages(self, url: str, headers: Mapping[str, str]) -> AsyncIterator[Any]:
+        """The JSON text messages of the websocket at `url` (ws:// or wss://) until it
+        closes; others (ComfyUI's binary previews) are skipped."""
+        try:
+            async with self.session.ws_connect(url, headers=headers, heartbeat=30,
+                                               timeout=aiohttp.ClientWSTimeout(ws_close=5)
+                                               ) as socket:
+                async for message in socket:
+                    if message.type == aiohttp.WSMsgType.TEXT:
+                        try:
+                            yield json.loads(message.data)
+                        except ValueError:
+                            continue
+                    elif message.type == aiohttp.WSMsgType.ERROR:
+                        break
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise unavailable(exc) from None
 

@@ -56,6 +56,11 @@ class Relay(Protocol):
         """`text` with the upstream key taken out (an upstream may echo it)."""
         ...
 
+    async def watch(self, http: UpstreamHTTP) -> None:
+        """Runs as long as the relay runner: follows what the upstream pushes (ComfyUI's
+        progress events), if anything. Returns at once where the upstream pushes nothing."""
+        ...
+
 
 class KeyedUpstream:
     """An upstream at `base_url` whose key is read from the environment at each call,
@@ -81,6 +86,9 @@ class KeyedUpstream:
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+    async def watch(self, http: UpstreamHTTP) -> None:
+        return None  # polling is all a Siray or MoneyPrinterTurbo upstream offers
 
     async def call(self, http: UpstreamHTTP, method: str, path: str,
                    headers: dict[str, str], body: dict[str, Any] | None = None) -> dict[str, Any]:
