@@ -1,6 +1,9 @@
 """A small ComfyUI-protocol server for the relay tests, written from ComfyUI's documented
 routes: `POST /prompt`, `GET /history/{prompt_id}`, `GET /view`, `POST /upload/image`,
-`POST /interrupt`, `GET|POST /queue` (no `/ws`: genmill polls /history).
+`POST /interrupt`, `GET|POST /queue`, and `/ws?clientId=…`, which sends a `status`
+message on connect and, to the client that queued a prompt, `execution_start`, ten
+`progress` events ({value, max, prompt_id}) spread over the prompt's wait and
+`executing` with node null at its end. With `COMFY_TEST_NO_WS` set there is no `/ws`.
 
 It runs workflows in ComfyUI's API format made of real ComfyUI node types: `EmptyImage`,
 `LoadImage`, `ImageInvert` and `SaveImage`, one prompt at a time, after
@@ -11,6 +14,7 @@ It runs workflows in ComfyUI's API format made of real ComfyUI node types: `Empt
 
 from __future__ import annotations
 
+import asyncio
 import email.parser
 import email.policy
 import io
@@ -25,9 +29,11 @@ from PIL import Image, ImageOps
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 NODES = {"EmptyImage", "LoadImage", "ImageInvert", "SaveImage"}
+STEPS = 10  # progress events per prompt
 
 
 class Comfy:
@@ -43,11 +49,14 @@ class Comfy:
         self.history: dict[str, dict] = {}
         self.number = 0
         self.counter = 0
+        self.client_of: dict[str, str] = {}  # prompt id -> the client_id it was queued with
+        self.clients: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = {}
         threading.Thread(target=self._work, daemon=True).start()
 
-    def queue(self, graph: dict) -> tuple[str, int]:
+    def queue(self, graph: dict, client_id: str = "") -> tuple[str, int]:
         with self.lock:
             prompt_id = str(uuid.uuid4())
+            self.client_of[prompt_id] = client_id
             self.number += 1
             self.pending.append((self.number, prompt_id, graph))
             self.lock.notify()
@@ -61,9 +70,16 @@ class Comfy:
                 self.running = self.pending.pop(0)
                 self.interrupted = False
             number, prompt_id, graph = self.running
-            deadline = time.monotonic() + self.delay
+            self.send(prompt_id, "execution_start", {"prompt_id": prompt_id})
+            started = time.monotonic()
+            deadline, step = started + self.delay, 0
             while time.monotonic() < deadline and not self.interrupted:
                 time.sleep(0.02)
+                done = int(STEPS * (time.monotonic() - started) / max(self.delay, 1e-3))
+                while step < min(done, STEPS):
+                    step += 1
+                    self.send(prompt_id, "progress", {"value": step, "max": STEPS,
+                                                      "prompt_id": prompt_id, "node": None})
             try:
                 if self.interrupted:
                     raise InterruptedError("Processing interrupted")
@@ -79,6 +95,14 @@ class Comfy:
                 self.history[prompt_id] = {"prompt": [number, prompt_id, graph, {}, []],
                                            "outputs": outputs, "status": status}
                 self.running = None
+            self.send(prompt_id, "executing", {"node": None, "prompt_id": prompt_id})
+
+    def send(self, prompt_id: str, kind: str, data: dict) -> None:
+        """A websocket message to the client that queued the prompt, if it is connected."""
+        client = self.clients.get(self.client_of.get(prompt_id, ""))
+        if client is not None:
+            loop, queue = client
+            loop.call_soon_threadsafe(queue.put_nowait, {"type": kind, "data": data})
 
     def _execute(self, graph: dict) -> dict:
         values: dict[str, list[Image.Image]] = {}
@@ -129,7 +153,8 @@ def build(root: Path, delay: float) -> Starlette:
     comfy = Comfy(root, delay)
 
     async def prompt(request: Request) -> Response:
-        graph = (await request.json()).get("prompt")
+        body = await request.json()
+        graph = body.get("prompt")
         if not isinstance(graph, dict) or not graph:
             return JSONResponse({"error": {"type": "invalid_prompt", "message":
                                            "no prompt", "details": ""}, "node_errors": {}}, 400)
@@ -139,7 +164,7 @@ def build(root: Path, delay: float) -> Starlette:
                     "type": "invalid_prompt", "message": f"Cannot execute because node "
                     f"{node.get('class_type') if isinstance(node, dict) else node_id} does "
                     "not exist.", "details": f"Node ID '#{node_id}'"}, "node_errors": {}}, 400)
-        prompt_id, number = comfy.queue(graph)
+        prompt_id, number = comfy.queue(graph, str(body.get("client_id") or ""))
         return JSONResponse({"prompt_id": prompt_id, "number": number, "node_errors": {}})
 
     async def history(request: Request) -> Response:
@@ -190,7 +215,38 @@ def build(root: Path, delay: float) -> Starlette:
             pending = [list(p) for p in comfy.pending]
         return JSONResponse({"queue_running": running, "queue_pending": pending})
 
+    async def ws(websocket: WebSocket) -> None:
+        client_id = websocket.query_params.get("clientId") or uuid.uuid4().hex
+        await websocket.accept()
+        queue: asyncio.Queue = asyncio.Queue()
+        comfy.clients[client_id] = (asyncio.get_running_loop(), queue)
+        try:
+            with comfy.lock:
+                remaining = len(comfy.pending) + (comfy.running is not None)
+            await websocket.send_json({"type": "status", "data": {
+                "status": {"exec_info": {"queue_remaining": remaining}}, "sid": client_id}})
+
+            async def pump() -> None:
+                while True:
+                    await websocket.send_json(await queue.get())
+
+            # Sends from a task of its own; this one waits for the close (the client's or
+            # the server's on shutdown), which a handler blocked on the queue would miss.
+            sender = asyncio.create_task(pump())
+            try:
+                while (await websocket.receive())["type"] != "websocket.disconnect":
+                    pass
+            finally:
+                sender.cancel()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            if comfy.clients.get(client_id, (None, None))[1] is queue:
+                del comfy.clients[client_id]
+
+    websockets = [] if os.environ.get("COMFY_TEST_NO_WS") else [WebSocketRoute("/ws", ws)]
     return Starlette(routes=[
+        *websockets,
         Route("/prompt", prompt, methods=["POST"]),
         Route("/history/{prompt_id}", history),
         Route("/view", view),

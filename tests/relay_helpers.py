@@ -26,9 +26,9 @@ def entry(**keys) -> str:
 
 def siray_entry(model_id: str, mode: str, upstream: str, upstream_model: str,
                 **keys) -> str:
+    keys = {"poll_interval": 0.2, "max_retries": 2, **keys}
     return entry(id=model_id, engine="siray", mode=mode, base_url=upstream,
-                 api_key_env="UPSTREAM_KEY", upstream_model=upstream_model,
-                 poll_interval=0.2, max_retries=2, **keys)
+                 api_key_env="UPSTREAM_KEY", upstream_model=upstream_model, **keys)
 
 
 def relaying_server(make_server, data_dir: Path, models: str, env: dict | None = None,

@@ -27,6 +27,10 @@ def models_file(upstream: str, limited: str) -> str:
     closed = f"http://127.0.0.1:{free_port()}"
     return "".join([
         siray_entry("relay/steps-t2i", "text-to-image", upstream, "test/steps-t2i"),
+        # The load test's: 200 in flight polled every 0.2 s would be 1,000 requests a
+        # second; Siray documents 3-5 s.
+        siray_entry("relay/many-t2i", "text-to-image", upstream, "test/steps-t2i",
+                    poll_interval=1.0),
         siray_entry("relay/steps-t2v", "text-to-video", upstream, "test/steps-t2v"),
         siray_entry("relay/steps-3d", "text-to-3d", upstream, "test/steps-text-to-3d",
                     params={"steps": 2}),
@@ -211,37 +215,43 @@ def test_cancel_propagates_to_the_upstream(relay, upstream):
 
 
 def test_relayed_tasks_leave_the_cpu_workers_free(relay):
-    """Many relayed tasks in flight with two CPU workers: a title card is taken by a CPU
-    worker while they all wait on the upstream, and ends about as fast as on an idle
-    server."""
+    """200 relayed tasks in flight with two CPU workers: all complete, and a built-in title
+    card submitted while they wait on the upstream reaches SUCCESS in under 2 s."""
     with relay.client() as client:
         def status(task: str) -> str:
             return client.get(f"{IMAGE}/{task}").json()["data"]["status"]
 
-        def title_card(while_running: list[str]) -> tuple[float, str, int]:
+        def processing() -> int:  # the relaying server's tasks in flight (local API)
+            return client.get("/api/v1/tasks", params={"state": 4, "page_size": 1}
+                              ).json()["data"]["total"]
+
+        def title_card() -> tuple[float, str]:
             started = time.monotonic()
             task = client.post(IMAGE, json={"model": "genmill/title-card-t2i",
                                             "prompt": "fast"}).json()["task_id"]
-            wait_for(lambda: status(task) != "QUEUED", timeout=60)
-            relaying = sum(status(t) == "IN_PROGRESS" for t in while_running)
             done = wait_final(client, f"{IMAGE}/{task}", timeout=60)
-            return time.monotonic() - started, done["status"], relaying
+            return time.monotonic() - started, done["status"]
 
-        idle, _, _ = title_card([])
-        # 40 × 0.3 s on an upstream with two workers: several seconds to drain.
-        relayed = [client.post(IMAGE, json={"model": "relay/steps-t2i", "prompt": f"many {i}",
-                                            "steps": 1, "step_ms": 300}).json()["task_id"]
-                   for i in range(40)]
+        idle, _ = title_card()
+        # 200 × 0.2 s on an upstream with two workers: about 20 s to drain, the
+        # relay polling each once a second (relay/many-t2i) meanwhile.
+        relayed = [client.post(IMAGE, json={"model": "relay/many-t2i", "prompt": f"many {i}",
+                                            "steps": 1, "step_ms": 200}).json()["task_id"]
+                   for i in range(200)]
         wait_for(lambda: status(relayed[-1]) == "IN_PROGRESS", timeout=30)
-        loaded, card, relaying = title_card(relayed)
-        print(f"title card: {idle:.2f} s idle, {loaded:.2f} s with relays in flight")
+        in_flight = processing()
+        loaded, card = title_card()
+        print(f"title card: {idle:.2f} s idle, {loaded:.2f} s with {in_flight} relayed "
+              "tasks in flight")
         finals = [wait_final(client, f"{IMAGE}/{task}", timeout=120) for task in relayed]
     assert card == "SUCCESS"
-    # A CPU worker took the card while more relayed tasks were running than the two CPU
-    # workers could have held: the relay runner holds them.
-    assert relaying > 2, relaying
-    assert all(f["status"] == "SUCCESS" for f in finals)
-    assert loaded < 3 * idle + 1.0, (loaded, idle)
+    # More relayed tasks were running than the two CPU workers could have held: the relay
+    # runner holds them, and the upstream was still working through them.
+    assert in_flight > 100, in_flight
+    assert [f["status"] for f in finals] == ["SUCCESS"] * len(relayed)
+    # Under 2 s (the issue's bound), unless the machine is so loaded that the card took
+    # over 1 s with nothing relayed: then under twice that, measured in the same run.
+    assert loaded < max(2.0, 2 * idle), (loaded, idle)
 
 
 def test_no_upstream_key_in_the_logs_or_the_database(relay):

@@ -11,6 +11,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -32,11 +33,15 @@ T2I_BIND = {"width": "1.width", "height": "1.height", "seed": "1.color",
             "prompt": "2.filename_prefix"}
 
 
-def comfy_models(base_url: str, folder) -> str:
+def comfy_models(base_url: str, folder, no_ws_url: str | None = None) -> str:
     (folder / "t2i.json").write_text(json.dumps(T2I))
     (folder / "i2i.json").write_text(json.dumps(I2I))
     common = {"base_url": base_url, "poll_interval": 0.2, "upstream_name": "comfy"}
-    return (entry(id="comfy/empty-t2i", engine="comfyui", mode="text-to-image",
+    no_ws = entry(id="comfy/no-ws-t2i", engine="comfyui", mode="text-to-image",
+                  workflow=str(folder / "t2i.json"), base_url=no_ws_url,
+                  poll_interval=0.2) if no_ws_url else ""
+    return (no_ws
+            + entry(id="comfy/empty-t2i", engine="comfyui", mode="text-to-image",
                   workflow=str(folder / "t2i.json"), bind=T2I_BIND, **common)
             + entry(id="comfy/invert-i2i", engine="comfyui", mode="image-to-image",
                     workflow=str(folder / "i2i.json"), bind={"image": "1.image"}, **common)
@@ -44,13 +49,11 @@ def comfy_models(base_url: str, folder) -> str:
                     workflow=str(folder / "i2i.json"), **common))
 
 
-@pytest.fixture(scope="module")
-def comfy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("comfy")
+def start_comfy(root, **env):
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "tests.comfyui_server", str(port),
                                 str(root)], cwd=REPO, env={**os.environ,
-                                                           "COMFY_TEST_DELAY": "2.0"})
+                                                           "COMFY_TEST_DELAY": "2.0", **env})
     url = f"http://127.0.0.1:{port}"
 
     def up():
@@ -60,15 +63,30 @@ def comfy(tmp_path_factory):
             return False
 
     wait_for(up, timeout=30, interval=0.1)
+    return url, process
+
+
+@pytest.fixture(scope="module")
+def comfy(tmp_path_factory):
+    url, process = start_comfy(tmp_path_factory.mktemp("comfy"))
     yield url
     process.terminate()
     process.wait(10)
 
 
 @pytest.fixture(scope="module")
-def relay(comfy, tmp_path_factory):
+def comfy_no_ws(tmp_path_factory):
+    """The same server without /ws: genmill learns only from /history."""
+    url, process = start_comfy(tmp_path_factory.mktemp("comfy-no-ws"), COMFY_TEST_NO_WS="1")
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def relay(comfy, comfy_no_ws, tmp_path_factory):
     folder = tmp_path_factory.mktemp("comfy-relay")
-    (folder / "models.toml").write_text(comfy_models(comfy, folder))
+    (folder / "models.toml").write_text(comfy_models(comfy, folder, comfy_no_ws))
     live = LiveServer(folder / "data", env={"GENMILL_MODELS_FILE": str(folder / "models.toml")}
                       ).start()
     yield live
@@ -146,6 +164,36 @@ def test_cancel_deletes_a_queued_prompt_and_interrupts_a_running_one(relay, comf
     ran = httpx.get(f"{comfy}/history/{upstream[0]}").json()[upstream[0]]
     assert ran["status"]["status_str"] == "error"
     assert "interrupted" in ran["status"]["messages"][0][1]["exception_message"]
+
+
+def progress_seen(relay: LiveServer, model: str) -> tuple[list[int], dict]:
+    """The distinct progress values a relayed task showed, polled every 50 ms, and its end."""
+    with relay.client() as client:
+        task = client.post(IMAGE, json={"model": model}).json()["task_id"]
+        seen: list[int] = []
+        while True:
+            data = client.get(f"{IMAGE}/{task}").json()["data"]
+            percent = int(data["progress"].rstrip("%"))
+            if not seen or seen[-1] != percent:
+                seen.append(percent)
+            if data["status"] in ("SUCCESS", "FAILURE"):
+                return seen, data
+            time.sleep(0.05)
+
+
+def test_progress_rises_with_comfyuis_websocket_events(relay):
+    """The prompt sends ten progress events over its 2 s; /history has nothing to say until
+    it is done, so a value between 0 and 100 came from the websocket."""
+    seen, data = progress_seen(relay, "comfy/empty-t2i")
+    assert data["status"] == "SUCCESS", data["fail_reason"]
+    assert seen == sorted(seen) and seen[-1] == 100, seen
+    assert [p for p in seen if 0 < p < 100], seen
+
+
+def test_without_the_websocket_history_polling_still_ends_the_task(relay):
+    seen, data = progress_seen(relay, "comfy/no-ws-t2i")
+    assert data["status"] == "SUCCESS", data["fail_reason"]
+    assert seen in ([0, 100], [100]), seen
 
 
 def test_bind_must_name_a_node_input_of_the_workflow(tmp_path):

@@ -11,7 +11,18 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Column, Float, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy import (
+    Column,
+    Float,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 
 if TYPE_CHECKING:  # migrations (imported by the connector) create the table from here
     from genmill.store.connector import Database
@@ -25,25 +36,33 @@ relay_jobs = Table(
 )
 
 
+# Built once: a relay runner runs these for every task it relays.
+_UPSTREAM_ID = select(relay_jobs.c.upstream_id).where(
+    relay_jobs.c.task_id == bindparam("job_task_id"))
+_REPLACE = (update(relay_jobs).where(relay_jobs.c.task_id == bindparam("job_task_id"))
+            .values(upstream_id=bindparam("job_upstream_id"),
+                    submitted_at=bindparam("job_submitted_at")))
+_ADD = insert(relay_jobs).values(task_id=bindparam("job_task_id"),
+                                 upstream_id=bindparam("job_upstream_id"),
+                                 submitted_at=bindparam("job_submitted_at"))
+_FORGET = delete(relay_jobs).where(relay_jobs.c.task_id == bindparam("job_task_id"))
+
+
 def upstream_id(db: Database, task_id: str) -> str | None:
     """The upstream task this task waits on, if one was submitted."""
-    with db.read() as conn:
-        return conn.execute(select(relay_jobs.c.upstream_id)
-                            .where(relay_jobs.c.task_id == task_id)).scalar()
+    row = db.fetch_one(_UPSTREAM_ID, {"job_task_id": task_id})
+    return row[0] if row else None
 
 
 def record(db: Database, task_id: str, upstream: str) -> None:
     """Remember the upstream task (once per task: a second record replaces the first)."""
+    values = {"job_task_id": task_id, "job_upstream_id": upstream,
+              "job_submitted_at": time.time()}
     with db.write() as conn:
-        changed = conn.execute(
-            update(relay_jobs).where(relay_jobs.c.task_id == task_id)
-            .values(upstream_id=upstream, submitted_at=time.time())
-        ).rowcount
-        if not changed:
-            conn.execute(insert(relay_jobs).values(task_id=task_id, upstream_id=upstream,
-                                                   submitted_at=time.time()))
+        if not conn.execute(_REPLACE, values).rowcount:
+            conn.execute(_ADD, values)
 
 
 def forget(db: Database, task_id: str) -> None:
     with db.write() as conn:
-        conn.execute(delete(relay_jobs).where(relay_jobs.c.task_id == task_id))
+        conn.execute(_FORGET, {"job_task_id": task_id})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Sequence
@@ -65,6 +66,42 @@ _ANY_QUEUED = select(exists().where(tasks.c.status == bindparam("queued")))
 
 
 _QUEUED_ARGS = {"queued": Status.QUEUED.value}
+
+
+@functools.lru_cache(maxsize=64)
+def _claim_statement(models: tuple[str, ...] | None, prefer: tuple[str, ...]) -> Any:
+    """The claim UPDATE for one pool's models and preferences, built once: building it
+    cost more CPU than running it (a relay runner claims hundreds of tasks a minute).
+    The times and the worker are bound at each claim."""
+    order = [tasks.c.priority.desc(), tasks.c.seq]
+    if prefer:
+        order.insert(0, case((tasks.c.submit_time < bindparam("claim_fair_before"), 0),
+                             (tasks.c.model.in_(list(prefer)), 1), else_=2))
+    # FOR UPDATE SKIP LOCKED on PostgreSQL (concurrent claimers skip each other's row);
+    # SQLite renders no locking clause and its BEGIN IMMEDIATE serialises writers.
+    next_task = (
+        select(tasks.c.seq)
+        .where(tasks.c.status == Status.QUEUED.value,
+               *([tasks.c.model.in_(list(models))] if models is not None else []))
+        .order_by(*order)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    return (
+        update(tasks)
+        .where(tasks.c.seq == next_task, tasks.c.status == Status.QUEUED.value)
+        .values(
+            status=Status.IN_PROGRESS.value,
+            start_time=bindparam("claim_now"),
+            attempts=tasks.c.attempts + 1,
+            lease_owner=bindparam("claim_worker"),
+            lease_expires=bindparam("claim_expires"),
+            progress=0,
+            message="",
+        )
+        .returning(*_COLUMNS)
+    )
 
 
 def _row_to_task(row: Row[Any] | tuple) -> Task:
@@ -214,42 +251,18 @@ class TaskStore:
 
         With `prefer` (the models a worker holds loaded), their tasks come first, except
         that any task waiting longer than `fair_after` seconds comes before them all."""
-        now = time.time()
-        order = [tasks.c.priority.desc(), tasks.c.seq]
-        if prefer:
-            order.insert(0, case((tasks.c.submit_time < now - fair_after, 0),
-                                 (tasks.c.model.in_(list(prefer)), 1), else_=2))
-        # FOR UPDATE SKIP LOCKED on PostgreSQL (concurrent claimers skip each other's row);
-        # SQLite renders no locking clause and its BEGIN IMMEDIATE serialises writers.
-        next_task = (
-            select(tasks.c.seq)
-            .where(tasks.c.status == Status.QUEUED.value,
-                   *([tasks.c.model.in_(list(models))] if models is not None else []))
-            .order_by(*order)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        stmt = (
-            update(tasks)
-            .where(tasks.c.seq == next_task, tasks.c.status == Status.QUEUED.value)
-            .values(
-                status=Status.IN_PROGRESS.value,
-                start_time=now,
-                attempts=tasks.c.attempts + 1,
-                lease_owner=worker_id,
-                lease_expires=now + lease_seconds,
-                progress=0,
-                message="",
-            )
-            .returning(*_COLUMNS)
-        )
         if self.db.is_sqlite and not self.db.fetch_one(_ANY_QUEUED, _QUEUED_ARGS)[0]:
             # Idle SQLite workers ask many times a second: asking with a read leaves the
             # write lock to submits (a BEGIN IMMEDIATE per poll starved other writers).
             return None
+        now = time.time()
+        stmt = _claim_statement(None if models is None else tuple(models), tuple(prefer))
+        values = {"claim_now": now, "claim_worker": worker_id,
+                  "claim_expires": now + lease_seconds}
+        if prefer:
+            values["claim_fair_before"] = now - fair_after
         with self.db.write() as conn:
-            row = conn.execute(stmt).first()
+            row = conn.execute(stmt, values).first()
         return _row_to_task(row) if row else None
 
     def _mine(self, task_id: str, worker_id: str):

@@ -24,13 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-import httpx
-
 from genmill.components import Components
 from genmill.config import Settings
 from genmill.domain import Status, Task
 from genmill.engines.base import InputError
-from genmill.engines.relays.upstream import Relay, UpstreamError, UpstreamUnavailable
+from genmill.engines.relays.errors import UpstreamError, UpstreamUnavailable
+from genmill.engines.relays.http import UpstreamHTTP
+from genmill.engines.relays.upstream import Relay
 from genmill.lifetime import ParentWatch, die_with_parent
 from genmill.logs import setup_logging
 from genmill.store import relays as relay_jobs
@@ -71,7 +71,8 @@ class RelayRunner:
         self.progress: dict[str, int] = {}  # written with the next lease renewal
         self.started_at = time.time()
         self.threads = ThreadPoolExecutor(8, thread_name_prefix="genmill-relay-db")
-        self.http: httpx.AsyncClient | None = None
+        self.http: UpstreamHTTP | None = None
+        self.watchers: list[asyncio.Task] = []
 
     def stop(self, *_: Any) -> None:
         self.stopping = True
@@ -92,13 +93,12 @@ class RelayRunner:
     # -- the loop --------------------------------------------------------------------
 
     async def serve(self) -> None:
-        self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True,
-            # httpcore scans every pooled connection on each request: a small pool
-            # keeps a poll cheap, and 32 connections carry hundreds of polls a second.
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
+        self.http = UpstreamHTTP()
         models = list(self.relays)
         keeper = asyncio.create_task(self._keep_leases())
+        # What upstreams push (ComfyUI's progress events), followed for the runner's life.
+        self.watchers = [asyncio.create_task(relay.watch(self.http))
+                         for relay in self.relays.values()]
         log.info("relay runner %s ready: %d model(s), up to %d tasks in flight", self.id,
                  len(models), self.limit)
         backoff = Backoff()
@@ -129,8 +129,10 @@ class RelayRunner:
         if self.running:
             await asyncio.wait(list(self.running.values()), timeout=10)
         keeper.cancel()
+        for watcher in self.watchers:
+            watcher.cancel()
         if self.http is not None:
-            await self.http.aclose()
+            await self.http.close()
         try:
             self.store.worker_gone(self.id)
         except StoreUnavailable:
@@ -310,7 +312,7 @@ def relay_main(settings: Settings, parent_pid: int | None = None) -> None:
     """Entry point of the relay runner process (started by the supervisor)."""
     die_with_parent(signal.SIGTERM)
     setup_logging(settings.log_json)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # input fetches: a line each otherwise
     runner = RelayRunner(settings, ParentWatch(parent_pid))
     signal.signal(signal.SIGTERM, runner.stop)
     signal.signal(signal.SIGINT, runner.stop)

@@ -19,16 +19,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import httpx
-
 from genmill.domain import Task
-from genmill.engines.relays.upstream import (
-    Poll,
-    Relay,
-    UpstreamError,
-    UpstreamRefused,
-    UpstreamUnavailable,
-)
+from genmill.engines.relays.errors import UpstreamError, UpstreamRefused, UpstreamUnavailable
+from genmill.engines.relays.http import UpstreamHTTP
+from genmill.engines.relays.upstream import Poll, Relay
 
 log = logging.getLogger("genmill.relay")
 T = TypeVar("T")
@@ -91,27 +85,24 @@ def output_name(url: str, index: int, content_type: str, taken: set[str]) -> str
 class Download:
     """Copy one upstream output into the staging directory, streaming."""
 
-    def __init__(self, http: httpx.AsyncClient, relay: Relay, headers: dict[str, str]) -> None:
+    def __init__(self, http: UpstreamHTTP, relay: Relay, headers: dict[str, str]) -> None:
         self.http, self.relay, self.headers = http, relay, headers
 
     async def __call__(self, url: str, index: int, staging: Path, taken: set[str]) -> str:
         async def fetch() -> str:
-            try:
-                async with self.http.stream("GET", url, headers=self.headers) as response:
-                    status = response.status_code
-                    if status in (401, 403):
-                        raise UpstreamRefused(status)
-                    if status == 429 or status >= 500:
-                        raise UpstreamUnavailable(f"HTTP {status}")
-                    if status >= 400:
-                        raise UpstreamError(f"output {index + 1}: HTTP {status}")
-                    name = output_name(url, index, response.headers.get("content-type", ""),
-                                       set(taken))
-                    with open(staging / name, "wb") as out:
-                        async for chunk in response.aiter_bytes(1 << 20):
-                            out.write(chunk)
-            except httpx.TransportError as exc:
-                raise UpstreamUnavailable(f"unreachable ({type(exc).__name__})") from None
+            async with self.http.stream(url, self.headers) as response:
+                status = response.status
+                if status in (401, 403):
+                    raise UpstreamRefused(status)
+                if status == 429 or status >= 500:
+                    raise UpstreamUnavailable(f"HTTP {status}")
+                if status >= 400:
+                    raise UpstreamError(f"output {index + 1}: HTTP {status}")
+                name = output_name(url, index, response.headers.get("content-type", ""),
+                                   set(taken))
+                with open(staging / name, "wb") as out:
+                    async for chunk in response.content.iter_chunked(1 << 20):
+                        out.write(chunk)
             taken.add(name)
             return name
 
@@ -123,7 +114,7 @@ def same_origin(url: str, base_url: str) -> bool:
     return (a.scheme, a.netloc) == (b.scheme, b.netloc)
 
 
-async def follow(task: Task, relay: Relay, http: httpx.AsyncClient, upstream_id: str,
+async def follow(task: Task, relay: Relay, http: UpstreamHTTP, upstream_id: str,
                  on_progress: Callable[[int], Awaitable[Any]]) -> Poll:
     """Poll until the upstream task ends; its last look (SUCCESS) or RelayFailed.
 

@@ -3,32 +3,33 @@
 `bind` maps genmill params to workflow inputs ("node id.input name"). An input image is
 uploaded with `POST /upload/image`; the run is `POST /prompt`; `GET /history/{id}` is
 polled until the prompt is there (done or failed); outputs come from `GET /view`.
+Progress comes from ComfyUI's websocket (`/ws?clientId=…`, `progress` events of the
+prompts this relay queued under its client id); where the websocket cannot connect the
+task shows no progress until it ends, and /history polling goes on either way.
 Cancel deletes the prompt from the queue (`POST /queue`) and interrupts it if running
 (`POST /interrupt` with its prompt id).
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
+import logging
 import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from genmill.engines.base import InputFile, ModelSpec
 from genmill.engines.models_file.entry import EntryBase
 from genmill.engines.params import MAX_SEED
 from genmill.engines.relays.entry import RelayEntry, relay_spec
-from genmill.engines.relays.upstream import (
-    KeyedUpstream,
-    Poll,
-    UpstreamError,
-    UpstreamUnavailable,
-)
+from genmill.engines.relays.errors import UpstreamError, UpstreamUnavailable
+from genmill.engines.relays.http import Form, UpstreamHTTP
+from genmill.engines.relays.upstream import KeyedUpstream, Poll
 
 # The params a workflow may bind, with their bounds; none bound: the workflow as saved.
 BINDABLE: dict[str, tuple[type, Any]] = {
@@ -41,6 +42,8 @@ BINDABLE: dict[str, tuple[type, Any]] = {
     "guidance_scale": (float, Field(None, ge=0, le=100)),
 }
 OUTPUT_LISTS = ("images", "gifs", "videos", "audio", "3d")
+WATCH_BACKOFF = (1.0, 30.0)  # the first and the longest wait before connecting again
+log = logging.getLogger("genmill.relay")
 
 
 class ComfyEntry(RelayEntry):
@@ -93,6 +96,36 @@ class ComfyRelay(KeyedUpstream):
         self.poll_interval = entry.poll_interval or 1.0
         self.max_retries = entry.max_retries
         self.client_id = f"genmill-{secrets.token_hex(8)}"
+        self.live: dict[str, int] = {}  # prompt id -> percent, from websocket events
+
+    async def watch(self, http: UpstreamHTTP) -> None:
+        """Keep ComfyUI's websocket open and note each prompt's progress from it."""
+        scheme = "wss" if self.base_url.startswith("https:") else "ws"
+        url = f"{scheme}{self.base_url[self.base_url.index(':'):]}/ws?clientId={self.client_id}"
+        delay = WATCH_BACKOFF[0]
+        while True:
+            try:
+                async for message in http.messages(url, self.headers()):
+                    delay = WATCH_BACKOFF[0]
+                    self._note(message)
+            except (UpstreamUnavailable, UpstreamError) as exc:
+                log.debug("%s: no websocket (%s); progress waits for /history", self.upstream,
+                          exc)
+            await asyncio.sleep(delay)
+            delay = min(WATCH_BACKOFF[1], delay * 2)
+
+    def _note(self, message: object) -> None:
+        if not isinstance(message, dict) or message.get("type") != "progress":
+            return
+        data = message.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("prompt_id"), str):
+            return
+        value, most = data.get("value"), data.get("max")
+        if isinstance(value, int | float) and isinstance(most, int | float) and most > 0:
+            # One workflow may run several sampling nodes, each counting from zero:
+            # progress never goes back.
+            percent = int(min(max(value / most, 0), 1) * 99)
+            self.live[data["prompt_id"]] = max(percent, self.live.get(data["prompt_id"], 0))
 
     def headers(self) -> dict[str, str]:
         key = self.key()
@@ -102,24 +135,24 @@ class ComfyRelay(KeyedUpstream):
         node, _, field = self.entry.bind[name].partition(".")
         graph[node]["inputs"][field] = value
 
-    async def _upload(self, http: httpx.AsyncClient, item: InputFile, task_id: str) -> str:
+    async def _upload(self, http: UpstreamHTTP, item: InputFile, task_id: str) -> str:
         extension = (item.content_type.split("/")[-1] or "png").replace("jpeg", "jpg")
+        form = Form(fields={"overwrite": "true", "type": "input"},
+                    files={"image": (f"{task_id}.{extension}", item.data, item.content_type)})
+        response = await http.request("POST", self.url("/upload/image"), self.headers(),
+                                      form=form)
+        if response.status == 429 or response.status >= 500:
+            raise UpstreamUnavailable(f"HTTP {response.status}")
+        if response.status >= 400:
+            raise UpstreamError(f"upload refused: HTTP {response.status}")
         try:
-            response = await http.post(
-                self.url("/upload/image"), headers=self.headers(),
-                files={"image": (f"{task_id}.{extension}", item.data, item.content_type)},
-                data={"overwrite": "true", "type": "input"})
-        except httpx.TransportError as exc:
-            raise UpstreamUnavailable(f"unreachable ({type(exc).__name__})") from None
-        if response.status_code == 429 or response.status_code >= 500:
-            raise UpstreamUnavailable(f"HTTP {response.status_code}")
-        if response.status_code >= 400:
-            raise UpstreamError(f"upload refused: HTTP {response.status_code}")
-        stored = response.json()
+            stored = response.json()
+        except ValueError:
+            raise UpstreamError("the upload answer is not JSON") from None
         subfolder = stored.get("subfolder") or ""
         return f"{subfolder}/{stored['name']}" if subfolder else stored["name"]
 
-    async def submit(self, http: httpx.AsyncClient, task_id: str, params: dict[str, Any],
+    async def submit(self, http: UpstreamHTTP, task_id: str, params: dict[str, Any],
                      inputs: dict[str, list[InputFile]]) -> str:
         graph = copy.deepcopy(self.workflow)
         for name in BINDABLE:
@@ -137,11 +170,12 @@ class ComfyRelay(KeyedUpstream):
             raise UpstreamError("the /prompt answer has no prompt_id")
         return prompt_id
 
-    async def poll(self, http: httpx.AsyncClient, upstream_id: str) -> Poll:
+    async def poll(self, http: UpstreamHTTP, upstream_id: str) -> Poll:
         document = await self.call(http, "GET", f"/history/{upstream_id}", self.headers())
         entry = document.get(upstream_id)
-        if not isinstance(entry, dict):
-            return Poll(state="running")  # queued or running: history has it once done
+        if not isinstance(entry, dict):  # queued or running: history has it once done
+            return Poll(state="running", progress=self.live.get(upstream_id, 0))
+        self.live.pop(upstream_id, None)
         status = entry.get("status") or {}
         if status.get("status_str") == "error":
             return Poll(state="failure", fail_reason=_execution_error(status))
@@ -156,15 +190,13 @@ class ComfyRelay(KeyedUpstream):
                         outputs.append(self.url(f"/view?{query}"))
         return Poll(state="success", progress=100, outputs=outputs)
 
-    async def cancel(self, http: httpx.AsyncClient, upstream_id: str) -> bool:
-        try:
-            queued = await http.post(self.url("/queue"), headers=self.headers(),
-                                     json={"delete": [upstream_id]})
-            running = await http.post(self.url("/interrupt"), headers=self.headers(),
-                                      json={"prompt_id": upstream_id})
-        except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"unreachable ({type(exc).__name__})") from None
-        return queued.status_code < 300 and running.status_code < 300
+    async def cancel(self, http: UpstreamHTTP, upstream_id: str) -> bool:
+        self.live.pop(upstream_id, None)
+        queued = await http.request("POST", self.url("/queue"), self.headers(),
+                                    json={"delete": [upstream_id]})
+        running = await http.request("POST", self.url("/interrupt"), self.headers(),
+                                     json={"prompt_id": upstream_id})
+        return queued.status < 300 and running.status < 300
 
 
 def _execution_error(status: dict[str, Any]) -> str:

@@ -10,16 +10,18 @@ polling.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urljoin
 
-import httpx
 from pydantic import field_validator
 
 from genmill.domain import Mode
 from genmill.engines.base import InputFile, ModelSpec
 from genmill.engines.models_file.entry import EntryBase
 from genmill.engines.relays.entry import RelayEntry, relay_spec
+from genmill.engines.relays.errors import UpstreamError
+from genmill.engines.relays.http import UpstreamHTTP
 from genmill.engines.relays.siray import data_url
-from genmill.engines.relays.upstream import KeyedUpstream, Poll, UpstreamError, parse_percent
+from genmill.engines.relays.upstream import KeyedUpstream, Poll, parse_percent
 from genmill.engines.video.params import NarratedParams
 
 # narrated-t2v param -> request field, where the meaning is the same.
@@ -66,7 +68,7 @@ class MoneyPrinterRelay(KeyedUpstream):
                                        for item in images]
         return body
 
-    async def submit(self, http: httpx.AsyncClient, task_id: str, params: dict[str, Any],
+    async def submit(self, http: UpstreamHTTP, task_id: str, params: dict[str, Any],
                      inputs: dict[str, list[InputFile]]) -> str:
         headers = {**self.headers(), "Idempotency-Key": f"genmill-{task_id}"}
         document = await self.call(http, "POST", "/api/v1/videos", headers,
@@ -77,19 +79,18 @@ class MoneyPrinterRelay(KeyedUpstream):
             raise UpstreamError("the submit answer has no data.task_id")
         return upstream_id
 
-    async def poll(self, http: httpx.AsyncClient, upstream_id: str) -> Poll:
+    async def poll(self, http: UpstreamHTTP, upstream_id: str) -> Poll:
         document = await self.call(http, "GET", f"/api/v1/tasks/{upstream_id}",
                                    self.headers())
         data = document.get("data")
         if not isinstance(data, dict) or data.get("state") not in STATES:
             raise UpstreamError("the task answer has no data.state")
         urls = [*(data.get("videos") or []), *(data.get("combined_videos") or [])]
-        base = httpx.URL(self.base_url + "/")
         return Poll(state=STATES[data["state"]], progress=parse_percent(data.get("progress")),
-                    outputs=[str(base.join(str(url))) for url in urls],
+                    outputs=[urljoin(self.base_url + "/", str(url)) for url in urls],
                     fail_reason=self.redact(str(data.get("fail_reason") or "")))
 
-    async def cancel(self, http: httpx.AsyncClient, upstream_id: str) -> bool:
+    async def cancel(self, http: UpstreamHTTP, upstream_id: str) -> bool:
         return False
 
 

@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import base64
 from typing import Any
+from urllib.parse import urljoin
 
-import httpx
 from pydantic import Field
 
 from genmill.engines.base import InputFile, ModelSpec
 from genmill.engines.models_file.entry import EntryBase
 from genmill.engines.relays.entry import RelayEntry, relay_params, relay_spec
-from genmill.engines.relays.upstream import (
-    KeyedUpstream,
-    Poll,
-    UpstreamError,
-    UpstreamUnavailable,
-    parse_percent,
-)
+from genmill.engines.relays.errors import UpstreamError
+from genmill.engines.relays.http import UpstreamHTTP
+from genmill.engines.relays.upstream import KeyedUpstream, Poll, parse_percent
 
 # Submit path and status path prefix by kind, as the hosted service spells them.
 PATHS = {
@@ -70,7 +66,7 @@ class SirayRelay(KeyedUpstream):
         body["model"] = self.entry.upstream_model
         return body
 
-    async def submit(self, http: httpx.AsyncClient, task_id: str, params: dict[str, Any],
+    async def submit(self, http: UpstreamHTTP, task_id: str, params: dict[str, Any],
                      inputs: dict[str, list[InputFile]]) -> str:
         # A retried submit of the same task carries the same key: an upstream that honours
         # Idempotency-Key (genmill does) answers the task it already made.
@@ -82,7 +78,7 @@ class SirayRelay(KeyedUpstream):
             raise UpstreamError("the submit answer has no task_id")
         return upstream_id
 
-    async def poll(self, http: httpx.AsyncClient, upstream_id: str) -> Poll:
+    async def poll(self, http: UpstreamHTTP, upstream_id: str) -> Poll:
         document = await self.call(http, "GET", f"{self.path}/{upstream_id}", self.headers())
         data = document.get("data")
         if not isinstance(data, dict) or data.get("status") not in STATES:
@@ -91,24 +87,20 @@ class SirayRelay(KeyedUpstream):
         if not isinstance(outputs, list):
             raise UpstreamError("data.outputs is not a list")
         return Poll(state=STATES[data["status"]], progress=parse_percent(data.get("progress")),
-                    outputs=[str(httpx.URL(self.base_url + "/").join(str(url)))
-                             for url in outputs],
+                    outputs=[urljoin(self.base_url + "/", str(url)) for url in outputs],
                     fail_reason=self.redact(str(data.get("fail_reason") or "")))
 
-    async def cancel(self, http: httpx.AsyncClient, upstream_id: str) -> bool:
-        try:
-            response = await http.post(self.url(f"/v1/tasks/{upstream_id}/cancel"),
-                                       headers=self.headers())
-        except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"unreachable ({type(exc).__name__})") from None
-        return response.status_code < 300
+    async def cancel(self, http: UpstreamHTTP, upstream_id: str) -> bool:
+        response = await http.request("POST", self.url(f"/v1/tasks/{upstream_id}/cancel"),
+                                      self.headers())
+        return response.status < 300
 
 
 class SirayKind:
     entry = SirayEntry
 
     def check_available(self) -> str | None:
-        return None  # httpx only: every install has it
+        return None  # aiohttp only: every install has it
 
     def build(self, entry: EntryBase) -> ModelSpec:
         assert isinstance(entry, SirayEntry)

@@ -1,5 +1,6 @@
-"""What every relay shares: the protocol the relay runner drives, the errors it tells
-apart, and one HTTP call that turns an upstream's answer into them."""
+"""What every relay shares: the protocol the relay runner drives, and one HTTP call that
+turns an upstream's answer into a JSON object or one of the errors the runner tells apart
+(relays/errors.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-import httpx
-
 from genmill.engines.base import InputFile
+from genmill.engines.relays.errors import UpstreamError, UpstreamRefused, UpstreamUnavailable
+from genmill.engines.relays.http import Reply, UpstreamHTTP
 
 State = Literal["waiting", "running", "success", "failure"]
 
@@ -24,26 +25,6 @@ class Poll:
     progress: int = 0  # 0..100
     outputs: list[str] = field(default_factory=list)  # absolute URLs, in order
     fail_reason: str = ""
-
-
-class UpstreamError(Exception):
-    """The upstream said no for good (a 4xx, a malformed answer): the task fails."""
-
-
-class UpstreamRefused(UpstreamError):
-    """401 or 403: the key in the named environment variable is wrong or missing."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(f"upstream refused the key (HTTP {status})")
-
-
-class UpstreamUnavailable(Exception):
-    """429, 5xx or no connection: worth retrying after `retry_after` seconds (or the
-    runner's backoff)."""
-
-    def __init__(self, detail: str, retry_after: float | None = None) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
 
 
 class Relay(Protocol):
@@ -59,20 +40,25 @@ class Relay(Protocol):
         """What authenticates a request to the upstream (read from the environment)."""
         ...
 
-    async def submit(self, http: httpx.AsyncClient, task_id: str, params: dict[str, Any],
+    async def submit(self, http: UpstreamHTTP, task_id: str, params: dict[str, Any],
                      inputs: dict[str, list[InputFile]]) -> str:
         """Start the upstream task; its id. `task_id` keys the submission (sent as
         Idempotency-Key where the upstream takes one)."""
         ...
 
-    async def poll(self, http: httpx.AsyncClient, upstream_id: str) -> Poll: ...
+    async def poll(self, http: UpstreamHTTP, upstream_id: str) -> Poll: ...
 
-    async def cancel(self, http: httpx.AsyncClient, upstream_id: str) -> bool:
+    async def cancel(self, http: UpstreamHTTP, upstream_id: str) -> bool:
         """Ask the upstream to stop the task; False when it has no way to."""
         ...
 
     def redact(self, text: str) -> str:
         """`text` with the upstream key taken out (an upstream may echo it)."""
+        ...
+
+    async def watch(self, http: UpstreamHTTP) -> None:
+        """Runs as long as the relay runner: follows what the upstream pushes (ComfyUI's
+        progress events), if anything. Returns at once where the upstream pushes nothing."""
         ...
 
 
@@ -101,16 +87,14 @@ class KeyedUpstream:
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    async def call(self, http: httpx.AsyncClient, method: str, path: str,
+    async def watch(self, http: UpstreamHTTP) -> None:
+        return None  # polling is all a Siray or MoneyPrinterTurbo upstream offers
+
+    async def call(self, http: UpstreamHTTP, method: str, path: str,
                    headers: dict[str, str], body: dict[str, Any] | None = None) -> dict[str, Any]:
         """The JSON object an upstream answered, or one of the errors above."""
-        try:
-            response = await http.request(method, self.url(path), json=body, headers=headers)
-        except httpx.TimeoutException:
-            raise UpstreamUnavailable("no answer in time") from None
-        except httpx.TransportError as exc:
-            raise UpstreamUnavailable(f"unreachable ({type(exc).__name__})") from None
-        status = response.status_code
+        response = await http.request(method, self.url(path), headers, json=body)
+        status = response.status
         if status in (401, 403):
             raise UpstreamRefused(status)
         if status == 429 or status == 408 or status >= 500:
@@ -140,7 +124,7 @@ def error_message(document: Any) -> str:
     return "no message"
 
 
-def retry_after(response: httpx.Response) -> float | None:
+def retry_after(response: Reply) -> float | None:
     """Retry-After in seconds (delta or HTTP date), capped at 10 minutes."""
     value = response.headers.get("retry-after")
     if not value:
