@@ -216,7 +216,8 @@ def test_cancel_propagates_to_the_upstream(relay, upstream):
 
 def test_relayed_tasks_leave_the_cpu_workers_free(relay):
     """200 relayed tasks in flight with two CPU workers: all complete, and a built-in title
-    card submitted while they wait on the upstream reaches SUCCESS in under 2 s."""
+    card submitted while they wait on the upstream is taken by a CPU worker at once and
+    reaches SUCCESS in under 2 s on a quiet machine."""
     with relay.client() as client:
         def status(task: str) -> str:
             return client.get(f"{IMAGE}/{task}").json()["data"]["status"]
@@ -225,14 +226,20 @@ def test_relayed_tasks_leave_the_cpu_workers_free(relay):
             return client.get("/api/v1/tasks", params={"state": 4, "page_size": 1}
                               ).json()["data"]["total"]
 
-        def title_card() -> tuple[float, str]:
+        def title_card() -> tuple[float, float, str]:
+            """Seconds to SUCCESS seen by the client, seconds it waited for a worker
+            (the store's own timestamps), its final status."""
             started = time.monotonic()
             task = client.post(IMAGE, json={"model": "genmill/title-card-t2i",
                                             "prompt": "fast"}).json()["task_id"]
             done = wait_final(client, f"{IMAGE}/{task}", timeout=60)
-            return time.monotonic() - started, done["status"]
+            took = time.monotonic() - started
+            with sqlite3.connect(relay.data_dir / "genmill.db") as conn:
+                (waited,) = conn.execute("SELECT start_time - submit_time FROM tasks "
+                                         "WHERE id = ?", (task,)).fetchone()
+            return took, waited, done["status"]
 
-        idle, _ = title_card()
+        idle, _, _ = title_card()
         # 200 × 0.2 s on an upstream with two workers: about 20 s to drain, the
         # relay polling each once a second (relay/many-t2i) meanwhile.
         relayed = [client.post(IMAGE, json={"model": "relay/many-t2i", "prompt": f"many {i}",
@@ -240,18 +247,22 @@ def test_relayed_tasks_leave_the_cpu_workers_free(relay):
                    for i in range(200)]
         wait_for(lambda: status(relayed[-1]) == "IN_PROGRESS", timeout=30)
         in_flight = processing()
-        loaded, card = title_card()
+        loaded, waited, card = title_card()
         print(f"title card: {idle:.2f} s idle, {loaded:.2f} s with {in_flight} relayed "
-              "tasks in flight")
+              f"tasks in flight, of which {waited:.2f} s waiting for a worker")
         finals = [wait_final(client, f"{IMAGE}/{task}", timeout=120) for task in relayed]
     assert card == "SUCCESS"
     # More relayed tasks were running than the two CPU workers could have held: the relay
     # runner holds them, and the upstream was still working through them.
     assert in_flight > 100, in_flight
     assert [f["status"] for f in finals] == ["SUCCESS"] * len(relayed)
-    # Under 2 s (the issue's bound), unless the machine is so loaded that the card took
-    # over 1 s with nothing relayed: then under twice that, measured in the same run.
-    assert loaded < max(2.0, 2 * idle), (loaded, idle)
+    # A CPU worker took the card at once: had relays held the workers, it would have waited
+    # for the upstream to drain (about 20 s). Its whole time is the issue's bound (2 s)
+    # where the machine is quiet enough for the card alone to take under half of that;
+    # under a heavy load only the wait, which relays could cause, is held to it.
+    assert waited < 2.0, (waited, loaded)
+    if idle < 1.0:
+        assert loaded < 2.0, (loaded, idle)
 
 
 def test_no_upstream_key_in_the_logs_or_the_database(relay):
