@@ -77,6 +77,8 @@ def task_outcomes(deployment: Deployment, acknowledged: dict[str, bool], live: i
     print(f"tasks acknowledged to clients: {len(acknowledged)}: {dict(counts)}; "
           f"in the database {len(statuses)}; live workers {live}; lost {len(lost)} "
           f"(missing {len(missing)}, not final {len(waiting)})")
+    (retried,), = deployment._query("SELECT count(*) FROM tasks WHERE attempts > 1")
+    print(f"tasks that took more than one attempt (a run lost to a fault): {retried}")
     if reasons:
         print(f"failure reasons: {dict(reasons)}")
     overlaps = journal_overlaps(journal)
