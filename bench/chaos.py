@@ -3,6 +3,7 @@ PostgreSQL restarts, S3 hangs, the disk fills and a webhook receiver hangs (issu
 
     python bench/chaos.py --database sqlite --duration 120
     python bench/chaos.py --database postgresql --s3 --duration 300 --rate 3
+    python bench/chaos.py --database postgresql --relay --duration 120 --faults postgres
 
 What runs: on SQLite one `genmill serve` with worker processes; on PostgreSQL (a private
 cluster this script starts with Debian's initdb/pg_ctl on its own port, never the
@@ -10,7 +11,10 @@ machine's shared server) two API-only `genmill serve` and two `genmill worker`
 processes, with files in SeaweedFS (`--s3`). Clients submit `test/journal-t2i` tasks at
 `--rate` per second (a tenth with a webhook to a local receiver) and poll each until it
 ends. The engine journals every run's start, steps and end, so runs of one task that
-overlapped are seen.
+overlapped are seen. The faults and their schedule are tests/chaos_schedule.py's (with
+`disk`, the deployment lives on a tmpfs of `--disk-mib` that is filled and freed). With
+`--relay` every task is relayed to an upstream genmill (on PostgreSQL: a second database
+of the same cluster, so the PostgreSQL fault strikes both).
 
 The baseline is the same deployment and traffic in the run's first, quiet phase (no
 faults): the chaos phase's completed tasks per second and end-to-end latency are printed
