@@ -173,6 +173,7 @@ def main() -> int:
         to_monotonic = time.time() - time.monotonic()
         begin = time.monotonic()
         runs = start_locust(args, deployment, receiver, root, streamers)
+        samples = sample_rss(deployment, runs, every=30)
         faults = Faults()
         if args.chaos:
             stop = threading.Event()
@@ -196,7 +197,8 @@ def main() -> int:
         failures = route_table([str(root / f"locust-{i}") for i in range(len(runs))],
                                baseline)
         print(f"server RSS: {rss_start:.0f} MiB at start, {rss_end:.0f} MiB at the end "
-              f"(x{rss_end / rss_start:.2f})")
+              f"(x{rss_end / rss_start:.2f}); every 30 s: "
+              f"{' '.join(f'{mib:.0f}' for mib in samples)}")
         errors = read_errors(sorted(root.glob("errors-*.tsv")), to_monotonic)
         if faults.log:
             print(f"client-visible errors: {len(errors)}; per fault:")
@@ -221,6 +223,21 @@ def main() -> int:
             pg.destroy()
         if disk:
             disk.unmount()
+
+
+def sample_rss(deployment: Deployment, runs: list[subprocess.Popen],
+               every: float) -> list[float]:
+    """The deployment's RSS every `every` s while locust runs (filled in by a thread): a
+    leak grows steadily, caches filling level off."""
+    samples: list[float] = []
+
+    def sample() -> None:
+        while any(run.poll() is None for run in runs):
+            samples.append(rss_mib(deployment))
+            time.sleep(every)
+
+    threading.Thread(target=sample, daemon=True).start()
+    return samples
 
 
 def start_locust(args, deployment: Deployment, receiver: WebhookReceiver, root: Path,
