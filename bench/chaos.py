@@ -1,8 +1,9 @@
 """Chaos run: a real deployment on loopback under steady traffic while processes die,
-PostgreSQL restarts, S3 hangs and a webhook receiver hangs (issue 18).
+PostgreSQL restarts, S3 hangs, the disk fills and a webhook receiver hangs (issue 18).
 
     python bench/chaos.py --database sqlite --duration 120
     python bench/chaos.py --database postgresql --s3 --duration 300 --rate 3
+    python bench/chaos.py --database postgresql --relay --duration 120 --faults postgres
 
 What runs: on SQLite one `genmill serve` with worker processes; on PostgreSQL (a private
 cluster this script starts with Debian's initdb/pg_ctl on its own port, never the
@@ -10,7 +11,10 @@ machine's shared server) two API-only `genmill serve` and two `genmill worker`
 processes, with files in SeaweedFS (`--s3`). Clients submit `test/journal-t2i` tasks at
 `--rate` per second (a tenth with a webhook to a local receiver) and poll each until it
 ends. The engine journals every run's start, steps and end, so runs of one task that
-overlapped are seen.
+overlapped are seen. The faults and their schedule are tests/chaos_schedule.py's (with
+`disk`, the deployment lives on a tmpfs of `--disk-mib` that is filled and freed). With
+`--relay` every task is relayed to an upstream genmill (on PostgreSQL: a second database
+of the same cluster, so the PostgreSQL fault strikes both).
 
 The baseline is the same deployment and traffic in the run's first, quiet phase (no
 faults): the chaos phase's completed tasks per second and end-to-end latency are printed
@@ -24,11 +28,8 @@ Exit status 1 if a goal is missed.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
-import random
-import signal
 import statistics
 import sys
 import tempfile
@@ -48,100 +49,17 @@ from tests.chaos_kit import (  # noqa: E402
     journal_completions,
     journal_overlaps,
 )
+from tests.chaos_schedule import (  # noqa: E402
+    Faults,
+    Targets,
+    chaos_env,
+    deployment_root,
+    error_windows,
+    print_per_fault,
+    run_schedule,
+)
 from tests.conftest import LiveServer  # noqa: E402
 from tests.relay_helpers import UPSTREAM_KEY, UPSTREAM_KEYS, entry  # noqa: E402
-
-
-class Faults:
-    """Each fault: name, when it struck and when it was healed (monotonic seconds)."""
-
-    def __init__(self) -> None:
-        self.log: list[dict] = []
-
-    def record(self, name: str, struck: float, healed: float | None = None) -> None:
-        self.log.append({"name": name, "struck": struck, "healed": healed or struck})
-        print(f"  fault: {name}", flush=True)
-
-
-def chaos(args, deployment: Deployment, pg: PrivatePostgres | None, seaweed,
-          receiver: WebhookReceiver, faults: Faults, stop: threading.Event,
-          upstream=None) -> None:
-    """Inject the faults on a schedule over the chaos phase."""
-    rng = random.Random(7)
-    phase = args.duration - args.quiet
-    begin = time.monotonic()
-    plan = []  # (offset, fault) for the one-off faults, spread over the phase
-    if upstream is not None:
-        plan.append((0.3 * phase, "upstream"))
-    if "api" in args.faults:
-        plan.append((0.2 * phase, "api"))
-    if "postgres" in args.faults and pg is not None:
-        plan.append((0.4 * phase, "postgres"))
-    if "s3" in args.faults and seaweed is not None:
-        plan.append((0.55 * phase, "s3"))
-    if "webhook" in args.faults:
-        plan.append((0.7 * phase, "webhook"))
-    next_kill = begin + args.kill_every / 2
-    while not stop.is_set() and time.monotonic() - begin < phase:
-        now = time.monotonic()
-        if upstream is not None and now >= next_kill:  # the relaying process, mid-wait
-            relays = deployment.relay_pids()
-            if relays:
-                pid = rng.choice(sorted(relays))
-                os.kill(pid, signal.SIGKILL)
-                faults.record(f"kill -9 relay runner {pid} (mid-task)", now)
-                next_kill = now + args.kill_every
-        elif "worker" in args.faults and now >= next_kill:
-            killed = deployment.kill_worker(rng)
-            if killed:
-                pid, task_id = killed
-                faults.record(f"kill -9 worker {pid} ({'mid-task' if task_id else 'idle'})",
-                              now)
-            next_kill = now + args.kill_every
-        if plan and now - begin >= plan[0][0]:
-            _, fault = plan.pop(0)
-            if fault == "upstream":
-                upstream.process.kill()
-                upstream.process.wait()
-                upstream._log.close()
-                time.sleep(1)
-                upstream.start(timeout=180)
-                faults.record("kill -9 the upstream server, started again", now,
-                              time.monotonic())
-            elif fault == "api":
-                index = rng.randrange(len(deployment.apis))
-                deployment.kill_api(index)
-                time.sleep(1)
-                deployment.start_api(index)
-                faults.record(f"kill -9 API {index + 1}, started again", now, time.monotonic())
-            elif fault == "postgres":
-                pg.stop("fast")
-                time.sleep(args.outage)
-                pg.start()
-                faults.record(f"PostgreSQL down {args.outage:.0f} s", now, time.monotonic())
-            elif fault == "s3":
-                os.killpg(seaweed.process.pid, signal.SIGSTOP)
-                time.sleep(20)
-                os.killpg(seaweed.process.pid, signal.SIGCONT)
-                faults.record("S3 server stopped 20 s (SIGSTOP)", now, time.monotonic())
-            elif fault == "webhook":
-                receiver.hang(30)
-                faults.record("webhook receiver hangs 30 s", now, now + 30)
-        stop.wait(0.2)
-
-
-def error_windows(errors: list[tuple[float, str, str]], gap: float = 3.0) -> list[dict]:
-    """Errors grouped into windows (a gap of more than `gap` s starts a new one)."""
-    windows: list[dict] = []
-    for at, route, what in sorted(errors):
-        if windows and at - windows[-1]["end"] <= gap:
-            window = windows[-1]
-        else:
-            window = {"start": at, "end": at, "kinds": Counter()}
-            windows.append(window)
-        window["end"] = at
-        window["kinds"][f"{route} {what}"] += 1
-    return windows
 
 
 def phase_figures(tasks, since: float, until: float) -> tuple[float, float, float]:
@@ -169,8 +87,11 @@ def main() -> int:
     parser.add_argument("--kill-every", type=float, default=30,
                         help="seconds between kill -9 of a worker")
     parser.add_argument("--outage", type=float, default=5, help="seconds PostgreSQL is down")
-    parser.add_argument("--faults", default="worker,api,postgres,s3,webhook",
-                        help="comma-separated: worker, api, postgres, s3, webhook")
+    parser.add_argument("--faults", default="worker,api,postgres,s3,webhook,disk",
+                        help="comma-separated: worker, api, postgres, s3, webhook, disk "
+                             "(tests/chaos_schedule.py)")
+    parser.add_argument("--disk-mib", type=int, default=256,
+                        help="size of the tmpfs the deployment lives on (disk fault)")
     parser.add_argument("--relay", action="store_true",
                         help="relay every task to an upstream genmill (engine = siray); "
                              "kill -9 the relay runner every --kill-every s and the "
@@ -184,13 +105,10 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="genmill-chaos-"))
     journal = root / "journal.log"
     receiver = WebhookReceiver()
-    secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
-    env = {"GENMILL_TEST_JOURNAL": str(journal), "GENMILL_LEASE_SECONDS": "6",
-           "GENMILL_MAX_ATTEMPTS": "3", "GENMILL_ALLOW_PRIVATE_WEBHOOKS": "1",
-           "GENMILL_WEBHOOK_SECRET": secret, "GENMILL_WEBHOOK_TIMEOUT": "5",
-           "GENMILL_WEBHOOK_RETRY_SCHEDULE": "0,2,5,10,20,30,60,60"}
-    pg = seaweed = deployment = traffic = upstream = None
+    env = chaos_env(journal)
+    pg = seaweed = deployment = traffic = upstream = disk = None
     try:
+        home, disk = deployment_root(root, args.faults, args.disk_mib)
         if args.database == "postgresql":
             pg = PrivatePostgres().start()
             if args.s3:
@@ -199,9 +117,9 @@ def main() -> int:
                 seaweed = SeaweedS3(root / "seaweed").start()
                 env.update(seaweed.env("chaos"))
         if args.relay:
-            upstream = start_upstream(root, env)
+            upstream = start_upstream(root, env, pg.create_database("upstream") if pg else None)
             env.update(GENMILL_MODELS_FILE=str(root / "models.toml"), UPSTREAM_KEY=UPSTREAM_KEY)
-        deployment = Deployment(root, pg.url if pg else None, env=env,
+        deployment = Deployment(home, pg.url if pg else None, env=env,
                                 workers=args.workers).start()
         print(f"deployment up: {args.database}{' + S3' if seaweed else ''}, "
               f"{len(deployment.apis)} API process(es), {len(deployment.worker_pids())} "
@@ -213,7 +131,9 @@ def main() -> int:
         time.sleep(args.quiet)
         chaos_begin = time.monotonic()
         faults, stop = Faults(), threading.Event()
-        chaos(args, deployment, pg, seaweed, receiver, faults, stop, upstream)
+        run_schedule(args.faults, args.duration - args.quiet,
+                     Targets(deployment, receiver, pg, seaweed, upstream, disk), faults, stop,
+                     args.kill_every, args.outage)
         chaos_end = time.monotonic()
         traffic.stop_submitting()
         left = traffic.drain(args.drain)
@@ -239,15 +159,19 @@ def main() -> int:
             pg.destroy()
         if upstream:
             upstream.stop()
+        if disk:
+            disk.unmount()
 
 
-def start_upstream(root: Path, env: dict[str, str]) -> LiveServer:
-    """Another genmill (SQLite, its own key) that the deployment relays every task to,
-    through a models file entry `relay/journal-t2i` (engine = "siray"); its engine
-    journals its runs in upstream-journal.log."""
+def start_upstream(root: Path, env: dict[str, str], database_url: str | None) -> LiveServer:
+    """Another genmill (its own key; SQLite, or `database_url` on the deployment's
+    PostgreSQL cluster, so that the PostgreSQL fault strikes it too) that the deployment
+    relays every task to, through a models file entry `relay/journal-t2i` (engine =
+    "siray"); its engine journals its runs in upstream-journal.log."""
     upstream = LiveServer(root / "upstream" / "data", keys=UPSTREAM_KEYS, env={
         "GENMILL_TEST_JOURNAL": str(root / "upstream-journal.log"),
-        "GENMILL_LEASE_SECONDS": env["GENMILL_LEASE_SECONDS"]})
+        "GENMILL_LEASE_SECONDS": env["GENMILL_LEASE_SECONDS"],
+        **({"GENMILL_DATABASE_URL": database_url} if database_url else {})})
     upstream.data_dir.parent.mkdir(parents=True)
     upstream.start(timeout=180)
     # The entry's defaults (5 retries with backoff), not the tests' quick-failing ones.
@@ -255,17 +179,24 @@ def start_upstream(root: Path, env: dict[str, str]) -> LiveServer:
         id="relay/journal-t2i", engine="siray", mode="text-to-image", base_url=upstream.url,
         api_key_env="UPSTREAM_KEY", upstream_model="test/journal-t2i", poll_interval=0.3))
     upstream.journal = root / "upstream-journal.log"
+    upstream.database_url = database_url or f"sqlite:///{upstream.data_dir / 'genmill.db'}"
     return upstream
 
 
 def relay_report(upstream: LiveServer) -> int:
     """Upstream tasks per relayed submit (its prompt names it): more than one means a
     task was submitted upstream twice."""
-    import sqlite3
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
 
-    with sqlite3.connect(upstream.data_dir / "genmill.db") as conn:
-        prompts = Counter(json.loads(params).get("prompt")
-                          for (params,) in conn.execute("SELECT params FROM tasks"))
+    engine = create_engine(upstream.database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            prompts = Counter((params if isinstance(params, dict) else json.loads(params))
+                              .get("prompt") for (params,)
+                              in conn.execute(text("SELECT params FROM tasks")))
+    finally:
+        engine.dispose()
     twice = {prompt: n for prompt, n in prompts.items() if n > 1}
     overlaps = journal_overlaps(upstream.journal)
     print(f"relay: {sum(prompts.values())} upstream tasks for {len(prompts)} relayed "
@@ -299,24 +230,8 @@ def report(args, deployment, traffic, faults, receiver, journal, left, begin,
     print(f"client-visible errors: {len(errors)} in {len(error_windows(errors))} window(s) "
           f"(a gap of 3 s splits them); submits never acknowledged: "
           f"{traffic.unanswered_submits}")
-    # Faults come one after another: an error belongs to the last fault struck before it.
-    marks = [f["struck"] - 0.5 for f in faults.log] + [float("inf")]
-    before = [e for e in errors if e[0] < marks[0]]
-    if before:
-        print(f"  errors before any fault: {len(before)}: "
-              f"{dict(Counter(f'{r} {w}' for _, r, w in before))}")
-    for fault, since, until in zip(faults.log, marks, marks[1:], strict=False):
-        mine = [e for e in errors if since <= e[0] < until]
-        span = f" over {mine[-1][0] - mine[0][0]:.1f} s" if mine else ""
-        kinds = ", ".join(f"{k} x{n}" for k, n in Counter(f"{r} {w}" for _, r, w in mine)
-                          .most_common())
-        resumed = [t.final_at for t in tasks
-                   if t.final_at and t.final_at > fault["healed"] and t.status == "SUCCESS"]
-        back = f"{min(resumed) - fault['healed']:.1f} s" if resumed else "never"
-        took = fault["healed"] - fault["struck"]
-        print(f"  +{fault['struck'] - begin:6.1f} s {fault['name']}"
-              f"{f' (healed after {took:.1f} s)' if took else ''}: {len(mine)} errors{span}"
-              f"{' (' + kinds + ')' if kinds else ''}; next task done {back} after healing")
+    print_per_fault(faults, errors, [t.final_at for t in tasks if t.status == "SUCCESS"
+                                     and t.final_at], begin)
 
     print(f"lost tasks: {len(lost)} (not final after {args.drain:.0f} s of drain: "
           f"{len(left)}, live workers {len(live_workers)})")

@@ -79,6 +79,12 @@ class PrivatePostgres:
                   str(self.directory / "pg.log"), "-o", options, "-w", "-t", "60", "start")
         return self
 
+    def create_database(self, name: str) -> str:
+        """A second database on this cluster (e.g. for a relay's upstream); its URL."""
+        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+                  "-U", "postgres", name)
+        return self.url.rsplit("/", 1)[0] + "/" + name
+
     def stop(self, mode: str = "fast") -> None:
         """`fast` ends every session (a clean restart); `immediate` is a crash."""
         with contextlib.suppress(subprocess.CalledProcessError):
@@ -442,6 +448,9 @@ class Traffic:
     def drain(self, timeout: float) -> list[Outcome]:
         """Poll until every task is final or `timeout` passes; those still not final."""
         deadline = time.monotonic() + timeout
+        # A submit still being retried (e.g. refused by a full disk) is not answered yet:
+        # wait for it too, or the drain could end before its task exists.
+        self._threads[0].join(timeout)
         while self.pending() and time.monotonic() < deadline:
             time.sleep(0.5)
         return self.pending()

@@ -1,9 +1,12 @@
-"""Fault injection for the fault tests: a TCP proxy to cut, processes to find."""
+"""Fault injection for the fault tests and benches: a TCP proxy to cut, a small disk to
+fill and free, processes to find."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -108,3 +111,54 @@ def wait_until(predicate, timeout: float, interval: float = 0.1):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met in {timeout} s")
+
+
+def fill(path: Path) -> int:
+    """Write zeros to `path` until its disk is full; the bytes written."""
+    written = 0
+    block = b"\0" * (1 << 20)
+    with open(path, "wb", buffering=0) as out:
+        while True:
+            try:
+                written += out.write(block)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                break
+        for size in (65536, 4096, 512, 1):  # the last scraps too
+            while True:
+                try:
+                    written += out.write(b"\0" * size)
+                except OSError:
+                    break
+    return written
+
+
+class SmallDisk:
+    """A tmpfs of `size_mib` mounted at `mountpoint` (as root), to fill and free while a
+    deployment keeps its data there. `mount()` returns False where mounting is refused."""
+
+    def __init__(self, mountpoint: Path, size_mib: int) -> None:
+        self.mountpoint, self.size_mib = Path(mountpoint), size_mib
+        self.filler = self.mountpoint / "chaos-filler"
+        self.mounted = False
+        self.error = ""
+
+    def mount(self) -> bool:
+        self.mountpoint.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size_mib}m",
+                                 "tmpfs", str(self.mountpoint)], capture_output=True,
+                                text=True)
+        self.mounted, self.error = result.returncode == 0, result.stderr.strip()
+        return self.mounted
+
+    def fill(self) -> int:
+        return fill(self.filler)
+
+    def free(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+    def unmount(self) -> None:
+        if self.mounted:  # lazily: a process that still has a file open there lets go later
+            subprocess.run(["umount", "-l", str(self.mountpoint)], capture_output=True)
+            self.mounted = False

@@ -2,7 +2,9 @@
 
 While a task runs the worker relays progress (at most 2 store writes a second, never
 backwards, 100 only on success), renews its lease, and watches for a cancel, the time
-limit and its own shutdown. On shutdown the running task goes back to the queue.
+limit and its own shutdown. On shutdown the running task goes back to the queue. A run
+that meets a full disk goes back to the queue too (an attempt), and the worker waits for
+room before it claims again.
 
 A database outage costs a wait, not the process or the render: the run goes on while
 progress and lease writes are retried with backoff, and the task's end is written once
@@ -11,6 +13,7 @@ the database is back. The worker also stops when its parent (the supervisor) die
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -29,6 +32,7 @@ from genmill.logs import setup_logging
 from genmill.store.errors import StoreUnavailable
 from genmill.worker import pools
 from genmill.worker.affinity import Residency
+from genmill.worker.disk_room import has_room
 from genmill.worker.engine_host import NO_SPACE, EngineHost
 from genmill.worker.retry import Backoff, GaveUp, persist
 
@@ -57,6 +61,7 @@ class Runner:
         self.host = EngineHost(settings)
         self._last_seen = 0.0
         self._stop_asked_at: float | None = None
+        self._disk_full = False  # a run met a full disk: wait for room before claiming
 
     def stop(self, *_: Any) -> None:
         self.stopping = True
@@ -103,6 +108,11 @@ class Runner:
         backoff = Backoff()
         try:
             while not self.should_stop():
+                if self._disk_full and not self._room_again():
+                    with contextlib.suppress(StoreUnavailable):
+                        self.heartbeat()  # alive, only waiting
+                    time.sleep(1.0)
+                    continue
                 try:
                     self.heartbeat()
                     task = self._claim()
@@ -141,8 +151,10 @@ class Runner:
         try:
             staging = self.storage.new_staging(task.id)
         except OSError as exc:
-            reason = NO_SPACE if exc.errno == errno.ENOSPC else f"could not stage: {exc}"
-            self._end(task, Status.FAILURE, reason=reason)
+            if exc.errno == errno.ENOSPC:
+                self._no_space(task)
+            else:
+                self._end(task, Status.FAILURE, reason=f"could not stage: {exc}")
             return
         self.host.run({
             "task_id": task.id,
@@ -255,9 +267,10 @@ class Runner:
             except (OSError, ValueError) as exc:
                 log.error("task %s: could not store outputs: %s", task.id, exc,
                           extra={"task_id": task.id})
-                no_space = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
-                self._end(task, Status.FAILURE,
-                          reason=NO_SPACE if no_space else f"could not store outputs: {exc}")
+                if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                    self._no_space(task)
+                else:
+                    self._end(task, Status.FAILURE, reason=f"could not store outputs: {exc}")
                 return
             finished = self._persist(
                 lambda: self.store.finish(task.id, self.id, Status.SUCCESS,
@@ -273,6 +286,8 @@ class Runner:
                      extra={"task_id": task.id})
         elif kind == "canceled":
             self._end(task, Status.FAILURE, reason="canceled")
+        elif message[1] == NO_SPACE:  # the engine's writes met a full disk
+            self._no_space(task)
         else:
             self._end(task, Status.FAILURE, reason=message[1])
 
@@ -307,6 +322,24 @@ class Runner:
     def _join(thread: threading.Thread, seconds: float) -> bool:
         thread.join(seconds)
         return not thread.is_alive()
+
+    def _no_space(self, task: Task) -> None:
+        """The run met a full disk: back to the queue (the attempt counts, so a task whose
+        outputs never fit ends FAILURE with NO_SPACE once its attempts run out), and no
+        more claims until the disk has room."""
+        self.storage.discard_staging(task.id)
+        self._disk_full = True
+        status = self._persist(lambda: self.store.retry_or_fail(task.id, self.id, NO_SPACE),
+                               "re-queueing after a full disk")
+        if status is not None:
+            log.warning("task %s: no space left on device -> %s; waiting for room before "
+                        "claiming again", task.id, status.value, extra={"task_id": task.id})
+
+    def _room_again(self) -> bool:
+        if has_room(self.settings.data_dir):
+            log.info("worker %s: the disk has room again; claiming", self.id)
+            self._disk_full = False
+        return not self._disk_full
 
     def _end(self, task: Task, status: Status, reason: str) -> None:
         self.storage.discard_staging(task.id)
