@@ -2,8 +2,8 @@
 
 SQLite (the embedded default) runs in WAL mode, takes write locks up front (BEGIN
 IMMEDIATE, so two writers never deadlock on a lock upgrade) and wakes idle workers through
-a wake file beside the database (see `SqliteWaiter`). PostgreSQL claims with FOR UPDATE SKIP LOCKED (rendered by the same query) and
-wakes workers with LISTEN/NOTIFY.
+a wake file beside the database (see `SqliteWaiter`). PostgreSQL claims with FOR UPDATE
+SKIP LOCKED (rendered by the same query) and wakes workers with LISTEN/NOTIFY.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import select as select_module
 import sqlite3
-import os
 import threading
 import time
 from collections.abc import Iterator
