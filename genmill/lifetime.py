@@ -14,6 +14,8 @@ import ctypes
 import ctypes.util
 import os
 import signal
+import threading
+import time
 
 _PR_SET_PDEATHSIG = 1
 
@@ -45,13 +47,28 @@ def mark_server_process() -> None:
     os.environ[SERVE_PID_VARIABLE] = str(os.getpid())
 
 
-def follow_server_process() -> None:
+def follow_server_process(grace: float) -> None:
     """In the ASGI app factory: if this is a worker process the ASGI server started
     (granian's), stop when `genmill serve` dies. uvicorn runs the app in `genmill serve`
-    itself, which must not be tied to its own parent (a shell)."""
+    itself, which must not be tied to its own parent (a shell).
+
+    SIGTERM starts the ASGI server's graceful stop, which `genmill serve` bounds by
+    killing its workers after `grace` seconds; with `genmill serve` gone (kill -9) no one
+    would, and an orphan whose stop hung was seen holding its connections for an hour
+    (bench/load.py --chaos). So the orphan also ends itself `grace` seconds later."""
     raw = os.environ.get(SERVE_PID_VARIABLE, "")
     if not raw.isdigit() or int(raw) == os.getpid() or os.getppid() != int(raw):
         return
     die_with_parent(signal.SIGTERM)
-    if ParentWatch(int(raw)).parent_gone():  # died before prctl took effect
+    watch = ParentWatch(int(raw))
+    threading.Thread(target=_exit_when_orphaned, args=(watch, grace), daemon=True,
+                     name="genmill-orphan-watch").start()
+    if watch.parent_gone():  # died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _exit_when_orphaned(watch: ParentWatch, grace: float, every: float = 1.0) -> None:
+    while not watch.parent_gone():
+        time.sleep(every)
+    time.sleep(grace)
+    os._exit(1)

@@ -9,8 +9,10 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -369,3 +371,53 @@ def test_kill_9_of_the_server_leaves_no_process_behind(make_server, asgi):
     wait_until(lambda: not session_processes(session), 30)
     print(f"\n{asgi}: kill -9 of the server; its {len(before) - 1} processes gone in "
           f"{time.monotonic() - killed_at:.1f} s")
+
+
+
+_HUNG_HTTP_WORKER = """
+import signal, time
+from genmill.lifetime import follow_server_process
+follow_server_process(grace=1.0)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a graceful stop that never ends
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+_SERVE = """
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdout=subprocess.PIPE,
+                         text=True, env={**os.environ, "GENMILL_SERVE_PID": str(os.getpid())})
+child.stdout.readline()
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_an_orphaned_http_worker_ends_itself_even_when_its_graceful_stop_hangs():
+    """kill -9 of `genmill serve` leaves its granian worker to the kernel's SIGTERM, and
+    no parent to bound the graceful stop that starts (an orphan was seen alive an hour
+    after a chaos run killed its server). Here the worker's stop never ends (it ignores
+    SIGTERM): it still ends itself GENMILL_SHUTDOWN_SECONDS after its parent died."""
+    serve = subprocess.Popen([sys.executable, "-c", _SERVE, _HUNG_HTTP_WORKER],
+                             stdout=subprocess.PIPE, text=True)
+    worker = int(serve.stdout.readline())
+    serve.kill()
+    serve.wait()
+    killed_at = time.monotonic()
+
+    def gone() -> bool:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return True
+        try:  # an exited orphan is a zombie until init reaps it
+            return Path(f"/proc/{worker}/stat").read_text().split(")")[1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+
+    try:
+        wait_until(gone, 20)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGKILL)
+    assert time.monotonic() - killed_at < 10

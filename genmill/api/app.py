@@ -148,7 +148,7 @@ def _migrate(parts: Components) -> None:
 
 def app_from_env() -> FastAPI:
     """Factory for ASGI servers started by `genmill serve` (settings come from GENMILL_*)."""
-    follow_server_process()
     settings = Settings()
+    follow_server_process(settings.shutdown_seconds)
     setup_logging(settings.log_json)
     return create_app(settings)
