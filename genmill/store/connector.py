@@ -44,6 +44,9 @@ class Database:
         self.url = normalize_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
+        # SQLite: the file whose mtime says "new work committed" (None: in memory).
+        self.wake_file = (parsed.database + "-wake" if self.dialect == "sqlite"
+                          and parsed.database and parsed.database != ":memory:" else None)
         self._plans: dict[Select, _SqlitePlan] = {}
         self._pg_sql: dict[Select, str] = {}  # statements compiled for fetch_all_direct
         self._local = threading.local()
@@ -194,14 +197,6 @@ class Database:
             conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
         else:
             conn.info[_WAKE_AFTER_COMMIT] = True  # `write` touches the wake file on commit
-
-    @property
-    def wake_file(self) -> str | None:
-        """SQLite: the file whose mtime says "new work committed" (None: in memory)."""
-        database = make_url(self.url).database
-        if not self.is_sqlite or not database or database == ":memory:":
-            return None
-        return database + "-wake"
 
     def _touch_wake_file(self) -> None:
         path = self.wake_file
