@@ -4,7 +4,7 @@ renewals and progress writes for many tasks, and the pools that keep relays off 
 from __future__ import annotations
 
 from genmill.config import Settings
-from genmill.domain import Mode
+from genmill.domain import Mode, Status
 from genmill.engines.base import ModelSpec
 from genmill.engines.params import ImageParams
 from genmill.engines.registry import Registry
@@ -13,13 +13,48 @@ from genmill.worker import pools
 from tests.test_store import make_task, store  # noqa: F401  (the fixture)
 
 
-def test_upstream_ids_are_kept_until_forgotten(store):  # noqa: F811
-    task = make_task()
-    assert relays.upstream_id(store.db, task.id) is None
-    relays.record(store.db, task.id, "image_abc")
-    assert relays.upstream_id(store.db, task.id) == "image_abc"
-    relays.forget(store.db, task.id)
-    assert relays.upstream_id(store.db, task.id) is None
+def test_upstream_ids_are_kept_until_their_task_ends(store):  # noqa: F811
+    waiting, ended, other = make_task(), make_task(), make_task()
+    for task in (waiting, ended, other):
+        store.insert(task)
+    assert relays.upstream_ids(store.db, [waiting.id]) == {}
+    relays.record(store.db, waiting.id, "image_abc")
+    relays.record(store.db, ended.id, "image_def")
+    relays.record(store.db, "image_deleted-task", "image_ghi")
+    relays.record(store.db, waiting.id, "image_abd")  # a second record replaces the first
+    assert relays.upstream_ids(store.db, [waiting.id, ended.id, other.id]) == {
+        waiting.id: "image_abd", ended.id: "image_def"}
+    store.claim("relay-1", 30)
+    store.claim("relay-1", 30)
+    store.finish(ended.id, "relay-1", Status.SUCCESS, outputs=[])
+    assert relays.sweep(store.db) == 2  # the ended task's and the deleted task's
+    assert relays.upstream_ids(store.db, [waiting.id, ended.id]) == {waiting.id: "image_abd"}
+
+
+def test_a_burst_is_claimed_in_one_statement_in_queue_order(store):  # noqa: F811
+    queued = [make_task() for _ in range(5)]
+    for task in queued:
+        store.insert(task)
+    first = store.claim_many("relay-1", 30, [queued[0].model], 3)
+    assert [task.id for task in first] == [task.id for task in queued[:3]]
+    assert all(task.status == Status.IN_PROGRESS and task.lease_owner == "relay-1"
+               for task in first)
+    rest = store.claim_many("relay-2", 30, [queued[0].model], 10)
+    assert [task.id for task in rest] == [task.id for task in queued[3:]]
+    assert store.claim_many("relay-1", 30, ["other/model"], 10) == []
+    assert store.claim_many("relay-1", 30, [queued[0].model], 10) == []
+
+
+def test_held_reads_the_leases_and_cancels_of_one_worker(store):  # noqa: F811
+    mine, canceled, other = make_task(), make_task(), make_task()
+    for task in (mine, canceled, other):
+        store.insert(task)
+    store.claim_many("relay-1", 30, [mine.model], 2)
+    store.claim("worker-2", 30)
+    store.cancel(canceled.id)
+    assert store.held("relay-1") == {mine.id: False, canceled.id: True}
+    store.finish(mine.id, "relay-1", Status.SUCCESS, outputs=[])
+    assert store.held("relay-1") == {canceled.id: True}
 
 
 def test_renew_many_and_progress_many_touch_only_held_tasks(store):  # noqa: F811

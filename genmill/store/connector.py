@@ -248,11 +248,11 @@ class Database:
             return None
         return CommitWatch(make_url(self.url).database)
 
-    def work_waiter(self, poll_interval: float) -> WorkWaiter:
+    def work_waiter(self, poll_interval: float, wake_check: float = 0.002) -> WorkWaiter:
         if self.dialect == "postgresql":
             return PostgresWaiter(self)
         if self.wake_file is not None:
-            return SqliteWaiter(self.wake_file, poll_interval)
+            return SqliteWaiter(self.wake_file, poll_interval, wake_check)
         return PollWaiter(poll_interval)
 
     def dispose(self) -> None:
@@ -411,15 +411,13 @@ class PollWaiter:
 class SqliteWaiter:
     """SQLite has no notifications, so a commit that adds claimable work (a submit, a
     re-queue) sets the mtime of a wake file beside the database, and idle workers look at
-    it every `WAKE_CHECK` seconds: a stat is about a microsecond, where a claim query costs
+    it every `check` seconds (2 ms): a stat is about a microsecond, where a claim query costs
     a millisecond, so a submit is claimed within a few ms while an idle worker stays near
     zero CPU. The claim still runs every `interval` without a wake: work also becomes
     claimable by the clock alone (a retry's backoff, an expired lease)."""
 
-    WAKE_CHECK = 0.002
-
-    def __init__(self, path: str, interval: float) -> None:
-        self.path, self.interval = path, interval
+    def __init__(self, path: str, interval: float, check: float = 0.002) -> None:
+        self.path, self.interval, self.check = path, interval, check
         self._seen = self._mtime()
 
     def _mtime(self) -> int:
@@ -438,7 +436,7 @@ class SqliteWaiter:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            time.sleep(min(self.WAKE_CHECK, left))
+            time.sleep(min(self.check, left))
 
     def close(self) -> None:
         pass

@@ -66,13 +66,17 @@ _ANY_QUEUED = select(exists().where(tasks.c.status == bindparam("queued")))
 
 
 _QUEUED_ARGS = {"queued": Status.QUEUED.value}
+_HELD = select(tasks.c.id, tasks.c.cancel_requested).where(
+    tasks.c.status == bindparam("held_status"), tasks.c.lease_owner == bindparam("held_worker"))
 
 
 @functools.lru_cache(maxsize=64)
-def _claim_statement(models: tuple[str, ...] | None, prefer: tuple[str, ...]) -> Any:
+def _claim_statement(models: tuple[str, ...] | None, prefer: tuple[str, ...],
+                     many: bool = False) -> Any:
     """The claim UPDATE for one pool's models and preferences, built once: building it
     cost more CPU than running it (a relay runner claims hundreds of tasks a minute).
-    The times and the worker are bound at each claim."""
+    The times and the worker are bound at each claim; with `many`, up to `claim_limit`
+    tasks at once."""
     order = [tasks.c.priority.desc(), tasks.c.seq]
     if prefer:
         order.insert(0, case((tasks.c.submit_time < bindparam("claim_fair_before"), 0),
@@ -84,13 +88,19 @@ def _claim_statement(models: tuple[str, ...] | None, prefer: tuple[str, ...]) ->
         .where(tasks.c.status == Status.QUEUED.value,
                *([tasks.c.model.in_(list(models))] if models is not None else []))
         .order_by(*order)
-        .limit(1)
+        .limit(bindparam("claim_limit") if many else 1)
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
     )
+    if many:
+        # A materialized CTE: PostgreSQL may run a LIMIT ... SKIP LOCKED subquery of an
+        # IN once per row it checks, taking more tasks than the limit.
+        batch = next_task.cte("claim_batch").prefix_with("MATERIALIZED", dialect="postgresql")
+        which = tasks.c.seq.in_(select(batch.c.seq))
+    else:
+        which = tasks.c.seq == next_task.scalar_subquery()
     return (
         update(tasks)
-        .where(tasks.c.seq == next_task, tasks.c.status == Status.QUEUED.value)
+        .where(which, tasks.c.status == Status.QUEUED.value)
         .values(
             status=Status.IN_PROGRESS.value,
             start_time=bindparam("claim_now"),
@@ -265,6 +275,22 @@ class TaskStore:
             row = conn.execute(stmt, values).first()
         return _row_to_task(row) if row else None
 
+    def claim_many(self, worker_id: str, lease_seconds: float, models: Sequence[str],
+                   limit: int) -> list[Task]:
+        """Take up to `limit` queued tasks of `models` in one statement, in queue order
+        (the relay runner's claim: hundreds of tasks in flight, taken in bursts)."""
+        if self.db.is_sqlite and not self.db.fetch_one(_ANY_QUEUED, _QUEUED_ARGS)[0]:
+            return []
+        now = time.time()
+        stmt = _claim_statement(tuple(models), (), many=True)
+        with self.db.write() as conn:
+            rows = conn.execute(stmt, {"claim_now": now, "claim_worker": worker_id,
+                                       "claim_expires": now + lease_seconds,
+                                       "claim_limit": limit}).all()
+        claimed = [_row_to_task(row) for row in rows]
+        claimed.sort(key=lambda task: (-task.priority, task.submit_time))
+        return claimed
+
     def _mine(self, task_id: str, worker_id: str):
         return and_(
             tasks.c.id == task_id,
@@ -300,6 +326,14 @@ class TaskStore:
             ).all()
         held = {row[0]: LeaseState(held=True, cancel_requested=bool(row[1])) for row in rows}
         return {task_id: held.get(task_id, LeaseState(held=False)) for task_id in task_ids}
+
+    def held(self, worker_id: str) -> dict[str, bool]:
+        """The tasks this worker holds (running, its lease), each with whether a cancel
+        was asked: the relay runner's check between two renewals, a read, where a
+        renewal writes every row it holds."""
+        with self.db.read() as conn:
+            return {row[0]: bool(row[1]) for row in conn.execute(
+                _HELD, {"held_worker": worker_id, "held_status": Status.IN_PROGRESS.value})}
 
     def cancel_requested(self, task_id: str) -> bool:
         with self.db.read() as conn:

@@ -3,11 +3,16 @@
 A relay task waits on another server, so it must not hold a CPU or GPU worker. The
 supervisor starts one relay runner when the registry has relay models (device "relay");
 it claims only their tasks (the CPU workers never do, worker/pools.py) and keeps up to
-`GENMILL_RELAY_CONCURRENCY` of them in flight as coroutines (worker/relay_task.py). One
-UPDATE a second renews every lease it holds and reports cancels, and one transaction
-writes the progress that changed since; other database calls go to a
-small thread pool. On shutdown its tasks go back to the queue, with their upstream ids
-kept (store/relays.py), so the next claim resumes polling instead of submitting again.
+`GENMILL_RELAY_CONCURRENCY` of them in flight as coroutines (worker/relay_task.py).
+
+Its CPU per task is a budget (issue 13: at most 20 ms, `bench/relay.py`), so the
+database work is batched: one statement claims a burst of tasks, one read a second finds
+cancels and lost tasks, one UPDATE renews every lease a few times a lease, one
+transaction a second writes the progress that changed, and a task costs two more writes
+(its upstream id, its end). Database calls go to a small thread pool; an idle runner waits
+for the wake-up a submit sends (store/connector.py) instead of claiming in a loop. On
+shutdown its tasks go back to the queue, with their upstream ids kept (store/relays.py),
+so the next claim resumes polling instead of submitting again.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from genmill.lifetime import ParentWatch, die_with_parent
 from genmill.logs import setup_logging
 from genmill.store import relays as relay_jobs
 from genmill.store.errors import StoreUnavailable
+from genmill.store.tasks import LeaseState
 from genmill.worker.engine_host import NO_SPACE, resolve_inputs
 from genmill.worker.relay_task import (
     Download,
@@ -48,9 +54,13 @@ from genmill.worker.retry import Backoff, persist
 
 log = logging.getLogger("genmill.relay")
 
-RENEW_INTERVAL = 1.0  # lease renewals and cancel checks, for all tasks in one statement
+CHECK_INTERVAL = 1.0  # cancels and lost tasks, all held tasks in one read
 HEARTBEAT = 5.0
-IDLE_CLAIM_WAIT = 0.1
+FULL_WAIT = 0.1  # with every slot taken, how often to look for a free one
+CLAIM_BATCH = 32  # tasks claimed in one statement, at most
+IDLE_CLAIM = 0.5  # without a wake-up, the least time between two claims of an idle runner
+WAKE_CHECK = 0.02  # how often an idle runner looks for a wake-up (SQLite's wake file)
+SWEEP_INTERVAL = 60.0  # forgetting the upstream ids of ended tasks
 
 
 class RelayRunner:
@@ -71,6 +81,8 @@ class RelayRunner:
         self.progress: dict[str, int] = {}  # written with the next lease renewal
         self.started_at = time.time()
         self.threads = ThreadPoolExecutor(8, thread_name_prefix="genmill-relay-db")
+        # The idle wait blocks a thread of its own (LISTEN, or the wake file's stat).
+        self.waiting = ThreadPoolExecutor(1, thread_name_prefix="genmill-relay-wait")
         self.http: UpstreamHTTP | None = None
         self.watchers: list[asyncio.Task] = []
 
@@ -102,25 +114,35 @@ class RelayRunner:
         log.info("relay runner %s ready: %d model(s), up to %d tasks in flight", self.id,
                  len(models), self.limit)
         backoff = Backoff()
+        loop = asyncio.get_running_loop()
+        waiter = await loop.run_in_executor(
+            self.waiting, partial(self.db.work_waiter, max(self.settings.poll_interval,
+                                                           IDLE_CLAIM), wake_check=WAKE_CHECK))
         try:
             while not self.should_stop():
-                if len(self.running) >= self.limit:
-                    await asyncio.sleep(IDLE_CLAIM_WAIT)
+                free = min(self.limit - len(self.running), CLAIM_BATCH)
+                if free <= 0:
+                    await asyncio.sleep(FULL_WAIT)
                     continue
                 try:
-                    task = await asyncio.get_running_loop().run_in_executor(
-                        self.threads, self.store.claim, self.id,
-                        self.settings.lease_seconds, models)
+                    claimed = await loop.run_in_executor(self.threads, self._claim, models, free)
                 except StoreUnavailable:
                     await asyncio.sleep(backoff.next_delay())
                     continue
                 backoff.reset()
-                if task is None:
-                    await asyncio.sleep(IDLE_CLAIM_WAIT)
-                    continue
-                self.running[task.id] = asyncio.create_task(self._run(task))
+                for task, upstream_id in claimed:
+                    self.running[task.id] = asyncio.create_task(self._run(task, upstream_id))
+                if len(claimed) < free:  # the queue is empty: wait for news of work
+                    await loop.run_in_executor(self.waiting, waiter.wait, IDLE_CLAIM)
         finally:
+            waiter.close()
             await self._shut_down(keeper)
+
+    def _claim(self, models: list[str], limit: int) -> list[tuple[Task, str | None]]:
+        """A burst of tasks, each with the upstream task an earlier attempt left."""
+        claimed = self.store.claim_many(self.id, self.settings.lease_seconds, models, limit)
+        known = relay_jobs.upstream_ids(self.db, [task.id for task in claimed])
+        return [(task, known.get(task.id)) for task in claimed]
 
     async def _shut_down(self, keeper: asyncio.Task) -> None:
         for task_id, coroutine in list(self.running.items()):
@@ -138,34 +160,41 @@ class RelayRunner:
         except StoreUnavailable:
             pass
         self.threads.shutdown(wait=False)
+        self.waiting.shutdown(wait=False)
         log.info("relay runner %s stopped", self.id)
 
     async def _keep_leases(self) -> None:
-        """Renew every held lease once a second; act on cancels and lost tasks."""
-        last_seen = 0.0
+        """Once a second: act on cancels and lost tasks, write the progress that changed,
+        and renew every held lease when a quarter of the lease has passed."""
+        last_seen = float("-inf")  # sign in at once: /readyz waits for it
+        last_renewed = last_swept = time.monotonic()
+        loop = asyncio.get_running_loop()
         while True:
+            now = time.monotonic()
             try:
-                if time.monotonic() - last_seen > HEARTBEAT:
-                    await asyncio.get_running_loop().run_in_executor(
+                if now - last_seen > HEARTBEAT:
+                    await loop.run_in_executor(
                         self.threads, partial(self.store.worker_seen, self.id,
                                               socket.gethostname(), os.getpid(),
                                               self.started_at, device="relay"))
-                    last_seen = time.monotonic()
-                held = list(self.running)
-                states = await asyncio.get_running_loop().run_in_executor(
-                    self.threads, self.store.renew_many, held, self.id,
-                    self.settings.lease_seconds)
+                    last_seen = now
+                renew = now - last_renewed > self.settings.lease_seconds / 4
                 progress, self.progress = self.progress, {}
                 try:
-                    await asyncio.get_running_loop().run_in_executor(
-                        self.threads, self.store.set_progress_many, progress, self.id)
+                    states = await loop.run_in_executor(
+                        self.threads, self._lease_round, list(self.running), progress, renew)
                 except StoreUnavailable:
                     self.progress = {**progress, **self.progress}
                     raise
+                if renew:
+                    last_renewed = now
+                if now - last_swept > SWEEP_INTERVAL:
+                    await loop.run_in_executor(self.threads, relay_jobs.sweep, self.db)
+                    last_swept = now
             except Exception as exc:  # the relays go on; the next round tries again
                 if not isinstance(exc, StoreUnavailable):
                     log.exception("relay runner: renewing leases failed")
-                await asyncio.sleep(RENEW_INTERVAL)
+                await asyncio.sleep(CHECK_INTERVAL)
                 continue
             for task_id, state in states.items():
                 reason = None if state.held and not state.cancel_requested else (
@@ -174,16 +203,28 @@ class RelayRunner:
                 if reason and coroutine is not None and task_id not in self.stop_reason:
                     self.stop_reason[task_id] = reason
                     coroutine.cancel()
-            await asyncio.sleep(RENEW_INTERVAL)
+            await asyncio.sleep(CHECK_INTERVAL)
+
+    def _lease_round(self, task_ids: list[str], progress: dict[str, int],
+                     renew: bool) -> dict[str, LeaseState]:
+        """One round of `_keep_leases` on a database thread: progress written, then each
+        task's lease state (renewed, or read)."""
+        self.store.set_progress_many(progress, self.id)
+        if renew:
+            return self.store.renew_many(task_ids, self.id, self.settings.lease_seconds)
+        held = self.store.held(self.id)
+        return {task_id: LeaseState(held=task_id in held, cancel_requested=held.get(task_id,
+                                                                                  False))
+                for task_id in task_ids}
 
     # -- one task --------------------------------------------------------------------
 
-    async def _run(self, task: Task) -> None:
+    async def _run(self, task: Task, upstream_id: str | None) -> None:
         relay = self.relays[task.model]
         try:
             try:
                 async with asyncio.timeout(task.time_limit or None):
-                    await self._relay(task, relay)
+                    await self._relay(task, relay, upstream_id)
             except TimeoutError:
                 await self._cancel_upstream(task, relay, f"timed out after {task.time_limit:g} s")
             except RelayUnavailable as exc:
@@ -220,10 +261,9 @@ class RelayRunner:
             self.upstream_of.pop(task.id, None)
             self.progress.pop(task.id, None)
 
-    async def _relay(self, task: Task, relay: Relay) -> None:
+    async def _relay(self, task: Task, relay: Relay, upstream_id: str | None) -> None:
         http = self.http
         assert http is not None
-        upstream_id = await self._db(relay_jobs.upstream_id, self.db, task.id)
         if upstream_id is None:
             inputs = await self._db(resolve_inputs, {"task_id": task.id, "inputs": task.inputs},
                                     self.storage, self.settings) if task.inputs else None
@@ -248,7 +288,8 @@ class RelayRunner:
         if not urls:
             raise RelayFailed(f"{relay.upstream}: the task succeeded with no outputs")
         try:
-            staging = await self._db(self.storage.new_staging, task.id)
+            # A mkdir on the loop's thread: cheaper than a hop to the pool and back.
+            staging = self.storage.new_staging(task.id)
         except OSError as exc:
             raise RelayFailed(NO_SPACE if exc.errno == errno.ENOSPC
                               else f"could not stage: {exc}") from None
@@ -262,16 +303,28 @@ class RelayRunner:
             except OSError as exc:
                 raise RelayFailed(NO_SPACE if exc.errno == errno.ENOSPC
                                   else f"could not store outputs: {exc}") from None
-        try:
-            await self._db(self.storage.commit, task.id, staging, names)
-        except (OSError, ValueError) as exc:
-            raise RelayFailed(f"could not store outputs: {exc}") from None
-        if await self._db(self.store.finish, task.id, self.id, Status.SUCCESS, outputs=names):
-            await self._db(relay_jobs.forget, self.db, task.id)
+        committed = False
+
+        def commit_and_finish() -> bool | None:
+            """One hop to the pool: the files in place, then SUCCESS. None when the
+            task was deleted meanwhile (its files go again)."""
+            nonlocal committed
+            if not committed:
+                try:
+                    self.storage.commit(task.id, staging, names)
+                except (OSError, ValueError) as exc:
+                    raise RelayFailed(f"could not store outputs: {exc}") from None
+                committed = True
+            if self.store.finish(task.id, self.id, Status.SUCCESS, outputs=names):
+                return True
+            if self.store.get(task.id) is None:
+                self.storage.delete_task(task.id)
+                return None
+            return False
+
+        if await self._db(commit_and_finish):
             log.info("task %s SUCCESS outputs=%d (relayed from %s)", task.id, len(names),
                      relay.upstream, extra={"task_id": task.id})
-        elif await self._db(self.store.get, task.id) is None:
-            await self._db(self.storage.delete_task, task.id)  # deleted meanwhile
 
     async def _cancel_upstream(self, task: Task, relay: Relay, reason: str) -> None:
         """End the task with `reason`, stopping the upstream task where it can be."""
@@ -294,8 +347,6 @@ class RelayRunner:
         the next attempt resumes that upstream task instead of submitting another."""
         self.storage.discard_staging(task.id)
         status = await self._db(self.store.retry_or_fail, task.id, self.id, reason)
-        if status == Status.FAILURE:
-            await self._db(relay_jobs.forget, self.db, task.id)
         if status is not None:
             log.warning("task %s: %s -> %s", task.id, reason, status.value,
                         extra={"task_id": task.id})
@@ -305,7 +356,6 @@ class RelayRunner:
         if await self._db(self.store.finish, task.id, self.id, Status.FAILURE,
                           fail_reason=reason):
             log.info("task %s FAILURE reason=%r", task.id, reason, extra={"task_id": task.id})
-        await self._db(relay_jobs.forget, self.db, task.id)
 
 
 def relay_main(settings: Settings, parent_pid: int | None = None) -> None:

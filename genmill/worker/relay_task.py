@@ -114,14 +114,27 @@ def same_origin(url: str, base_url: str) -> bool:
     return (a.scheme, a.netloc) == (b.scheme, b.netloc)
 
 
+# Polls fall due on a grid of this step, so that one wake-up of the runner sends every
+# poll due in that tenth of a second: a poll at a moment of its own cost twice the CPU of
+# one sent beside others (0.6 against 0.3 ms, 300 tasks polling every 2 s on this 2-core
+# machine), because the waking, not the request, was most of it.
+POLL_GRID = 0.1
+
+
+async def sleep_on_grid(delay: float) -> None:
+    """Sleep about `delay` seconds, waking on the next multiple of POLL_GRID."""
+    now = asyncio.get_running_loop().time()
+    await asyncio.sleep((((now + delay) // POLL_GRID) + 1) * POLL_GRID - now)
+
+
 async def follow(task: Task, relay: Relay, http: UpstreamHTTP, upstream_id: str,
                  on_progress: Callable[[int], Awaitable[Any]]) -> Poll:
     """Poll until the upstream task ends; its last look (SUCCESS) or RelayFailed.
 
     Polls come every `poll_interval` ± 20 %, the first after a random part of one
     interval, so tasks submitted together do not poll in step: N tasks cost about N
-    requests per interval."""
-    await asyncio.sleep(relay.poll_interval * random.uniform(0.3, 1.0))
+    requests per interval. They are sent on POLL_GRID's ticks."""
+    await sleep_on_grid(relay.poll_interval * random.uniform(0.3, 1.0))
     shown = task.progress
     while True:
         poll = await with_retries(relay, lambda: relay.poll(http, upstream_id), "polling")
@@ -134,4 +147,4 @@ async def follow(task: Task, relay: Relay, http: UpstreamHTTP, upstream_id: str,
         if progress > shown:
             await on_progress(progress)
             shown = progress
-        await asyncio.sleep(relay.poll_interval * random.uniform(0.8, 1.2))
+        await sleep_on_grid(relay.poll_interval * random.uniform(0.8, 1.2))
