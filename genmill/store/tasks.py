@@ -261,7 +261,7 @@ class TaskStore:
                   "claim_expires": now + lease_seconds}
         if prefer:
             values["claim_fair_before"] = now - fair_after
-        with self.db.write() as conn:
+        with self.db.single() as conn:  # one statement: its own transaction
             row = conn.execute(stmt, values).first()
         return _row_to_task(row) if row else None
 
@@ -273,7 +273,7 @@ class TaskStore:
         )
 
     def renew(self, task_id: str, worker_id: str, lease_seconds: float) -> LeaseState:
-        with self.db.write() as conn:
+        with self.db.single() as conn:
             row = conn.execute(
                 update(tasks)
                 .where(self._mine(task_id, worker_id))
@@ -302,7 +302,7 @@ class TaskStore:
         return {task_id: held.get(task_id, LeaseState(held=False)) for task_id in task_ids}
 
     def cancel_requested(self, task_id: str) -> bool:
-        with self.db.read() as conn:
+        with self.db.single(writes=False) as conn:
             value = conn.execute(
                 select(tasks.c.cancel_requested).where(tasks.c.id == task_id)
             ).scalar()
@@ -310,7 +310,7 @@ class TaskStore:
         return True if value is None else bool(value)
 
     def set_progress(self, task_id: str, worker_id: str, progress: int, message: str) -> bool:
-        with self.db.write() as conn:
+        with self.db.single() as conn:
             result = conn.execute(
                 update(tasks)
                 .where(self._mine(task_id, worker_id), tasks.c.progress <= progress)
@@ -349,7 +349,7 @@ class TaskStore:
         }
         if status == Status.SUCCESS:
             values.update(progress=100, outputs=outputs or [], message="")
-        with self.db.write() as conn:
+        with self.db.single() as conn:
             result = conn.execute(
                 update(tasks).where(self._mine(task_id, worker_id)).values(**values)
             )
