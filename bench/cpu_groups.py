@@ -101,9 +101,12 @@ def main() -> int:
     while run.poll() is None:
         table = processes()
         for pid, (_, _, cpu) in table.items():
-            label = group_of(pid, table, run.pid)
+            # From this process down (daemons it adopted hang off it), itself left out.
+            label = group_of(pid, table, os.getpid()) if pid != os.getpid() else None
             if label:
-                last[pid] = (label, cpu)
+                # A process keeps its first group: as a zombie its command line reads
+                # empty and it would be counted as its parent's.
+                last[pid] = (last[pid][0] if pid in last else label, cpu)
         for pid, (ppid, _, _) in table.items():  # orphans handed to us, once they end
             if ppid == os.getpid() and pid != run.pid:
                 try:

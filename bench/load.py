@@ -185,7 +185,13 @@ def main() -> int:
             run.wait()
         print(f"load over; {machine_load()}", flush=True)
         rss_end = rss_mib(deployment)
+        at_end = dict(deployment._query("SELECT status, count(*) FROM tasks GROUP BY status"))
+        drain_began = time.monotonic()
         counts, live = final_check(deployment, args.drain)
+        # Kept up: little queued when the load ended, and it drained in seconds.
+        print(f"when the load ended: {at_end.get('QUEUED', 0)} queued, "
+              f"{at_end.get('IN_PROGRESS', 0)} running; drained in "
+              f"{time.monotonic() - drain_began:.0f} s", flush=True)
         acknowledged = read_acknowledged(sorted(root.glob("tasks-*.tsv")))
         hooked = {t for t, h in acknowledged.items() if h}
         hooked |= {task_id for (task_id,) in deployment._query(
