@@ -503,7 +503,7 @@ class TaskStore:
 
     def forget_workers(self, older_than_seconds: float) -> None:
         cutoff = time.time() - older_than_seconds
-        with self.db.write() as conn:
+        with self.db.single() as conn:
             conn.execute(delete(workers).where(workers.c.last_seen < cutoff))
 
     # -- lost workers and engines ----------------------------------------------------
