@@ -5,14 +5,17 @@ on a shared machine.
         --s3 --pollers 1000 --submits 30 --duration 90
 
 Runs the command and, every second, reads utime+stime of every process descended from
-it (/proc/PID/stat), keeping each process's last figure (a process that exits keeps the
-CPU it had at the last sample). It makes itself the children's subreaper, so daemons
-(PostgreSQL's postmaster after `pg_ctl start`) stay in its tree. Groups, by the process's own or its nearest ancestor's
-command line: api (`genmill serve`), worker (`genmill worker`, its worker processes and
-engine hosts), postgres, weed, locust, bench (the driver itself: the webhook receiver,
-the final checks). Prints seconds per group and, given the number of tasks done
-(`--tasks`, or read from the bench's last "tasks when the drain ended" line), CPU ms per
-task. The sum covers the whole run (start-up, load, drain), so compare runs of one length.
+this one (/proc/PID/stat), keeping each process's last figure (a process that exits
+keeps the CPU it had at the last sample). It makes itself the children's subreaper, so
+daemons (PostgreSQL's postmaster after `pg_ctl start`) stay in its tree. Groups, by the
+process's own or its nearest ancestor's command line: `supervisor` (`genmill worker`),
+`worker` (its worker processes), `engine` (their engine hosts), `api` (`genmill serve`),
+`api-child` (its children: the HTTP worker, and on SQLite its worker processes too),
+postgres, weed, locust, and bench (the driver: the webhook receiver, the checks). A
+process keeps its first group. Prints seconds per group and, given the number of tasks
+done (`--tasks`, or read from bench/load.py's "tasks when the drain ended" line), CPU ms
+per task. The sum covers the whole run (start-up, load, drain), so compare runs of one
+length.
 """
 
 from __future__ import annotations

@@ -33,11 +33,12 @@ again, PostgreSQL stopped, S3 frozen, the webhook receiver hanging, the deployme
 
 Printed: per route, requests, failures and p50/p95/p99 (ms); the server processes' RSS
 at start and end; how many tasks were queued when the load ended and how long they took
-to drain (a deployment that keeps up has few, drained in seconds); with chaos, per fault the client-visible errors, how long they lasted
-and when the next task was done; and at the end every acknowledged task's fate (lost:
-missing, or not final with no live worker), runs of one task that overlapped, webhook
-deliveries lost. The baseline is the status route's p50 measured with one client on the
-idle deployment just before the load: the loaded p50 is printed as a ratio to it.
+to drain (a deployment that keeps up has few, drained in seconds); with chaos, per fault
+the client-visible errors, how long they lasted and when the next task was done; and at
+the end every acknowledged task's fate (lost: missing, or not final with no live
+worker), runs of one task that overlapped, webhook deliveries lost. The baseline is the
+status route's p50 measured with one client on the idle deployment just before the load:
+the loaded p50 is printed as a ratio to it.
 Exit status 1 if a task was lost or ran twice at once, a webhook delivery was lost, a
 request failed with a 5xx other than 503/507, or (without chaos) any request failed.
 """

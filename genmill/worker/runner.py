@@ -2,9 +2,9 @@
 
 While a task runs the worker relays progress (at most 2 store writes a second, the first
 half a second after the start, never backwards, 100 only on success), renews its lease,
-and watches for a cancel, the time limit and its own shutdown. On shutdown the running task goes back to the queue. A run
-that meets a full disk goes back to the queue too (an attempt), and the worker waits for
-room before it claims again.
+and watches for a cancel, the time limit and its own shutdown. On shutdown the running
+task goes back to the queue. A run that meets a full disk goes back to the queue too (an
+attempt), and the worker waits for room before it claims again.
 
 A database outage costs a wait, not the process or the render: the run goes on while
 progress and lease writes are retried with backoff, and the task's end is written once
