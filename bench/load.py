@@ -17,6 +17,11 @@ task every 1-5 s, a tenth of them following it through the event stream instead,
 submitters making `--submits` per second, a tenth of those with a webhook to a receiver
 in this process.
 
+Both deployments run 2 worker processes (`--workers`). On PostgreSQL + S3 at 50 submits/s
+on 2 shared cores, 4 were measured (issue 18, docs/reliability.md) and drained no faster
+and cost more CPU per task: there the machine's CPU is the limit, not the workers' waits.
+`bench/cpu_groups.py` wraps a run to give CPU seconds per process group per task.
+
 The users are careful clients (a submit is resent with its Idempotency-Key until
 answered; a refused connection moves them to the other API). The tasks run
 `test/journal-t2i`, whose journal shows two runs of one task at once.
@@ -27,11 +32,13 @@ again, PostgreSQL stopped, S3 frozen, the webhook receiver hanging, the deployme
 (a tmpfs of `--disk-mib` mounted for the run) filled and freed.
 
 Printed: per route, requests, failures and p50/p95/p99 (ms); the server processes' RSS
-at start and end; with chaos, per fault the client-visible errors, how long they lasted
-and when the next task was done; and at the end every acknowledged task's fate (lost:
-missing, or not final with no live worker), runs of one task that overlapped, webhook
-deliveries lost. The baseline is the status route's p50 measured with one client on the
-idle deployment just before the load: the loaded p50 is printed as a ratio to it.
+at start and end; how many tasks were queued when the load ended and how long they took
+to drain (a deployment that keeps up has few, drained in seconds); with chaos, per fault
+the client-visible errors, how long they lasted and when the next task was done; and at
+the end every acknowledged task's fate (lost: missing, or not final with no live
+worker), runs of one task that overlapped, webhook deliveries lost. The baseline is the
+status route's p50 measured with one client on the idle deployment just before the load:
+the loaded p50 is printed as a ratio to it.
 Exit status 1 if a task was lost or ran twice at once, a webhook delivery was lost, a
 request failed with a 5xx other than 503/507, or (without chaos) any request failed.
 """
@@ -185,7 +192,13 @@ def main() -> int:
             run.wait()
         print(f"load over; {machine_load()}", flush=True)
         rss_end = rss_mib(deployment)
+        at_end = dict(deployment._query("SELECT status, count(*) FROM tasks GROUP BY status"))
+        drain_began = time.monotonic()
         counts, live = final_check(deployment, args.drain)
+        # Kept up: little queued when the load ended, and it drained in seconds.
+        print(f"when the load ended: {at_end.get('QUEUED', 0)} queued, "
+              f"{at_end.get('IN_PROGRESS', 0)} running; drained in "
+              f"{time.monotonic() - drain_began:.0f} s", flush=True)
         acknowledged = read_acknowledged(sorted(root.glob("tasks-*.tsv")))
         hooked = {t for t, h in acknowledged.items() if h}
         hooked |= {task_id for (task_id,) in deployment._query(

@@ -88,6 +88,17 @@ def test_outputs_inputs_and_delete_round_trip(seaweed, tmp_path):
         storage.read_input(task_id, "image-0.png")
 
 
+def test_a_first_attempt_stores_its_outputs_without_listing(seaweed, tmp_path, monkeypatch):
+    storage = make_storage(seaweed, tmp_path)
+    task_id = new_task_id(Kind.IMAGE)
+    listed = []
+    monkeypatch.setattr(storage, "_keys", lambda prefix: listed.append(prefix) or [])
+    storage.commit(task_id, stage(storage, task_id, {"a.png": b"1"}), ["a.png"],
+                   first_attempt=True)
+    assert listed == []  # no earlier run's outputs to look for
+    assert storage.read_output(task_id, "a.png") == b"1"
+
+
 def test_a_second_attempt_replaces_the_first_attempts_outputs(seaweed, tmp_path):
     storage = make_storage(seaweed, tmp_path)
     task_id = new_task_id(Kind.IMAGE)

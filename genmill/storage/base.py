@@ -60,10 +60,12 @@ class Storage(Protocol):
     def discard_staging(self, task_id: str) -> None:
         ...
 
-    def commit(self, task_id: str, staging: Path, names: list[str]) -> None:
+    def commit(self, task_id: str, staging: Path, names: list[str],
+               first_attempt: bool = False) -> None:
         """Make the named files of `staging` the task's outputs: all or nothing. Raises
         ValueError for a name that is unsafe or not a file the run wrote, OSError when the
-        files cannot be stored."""
+        files cannot be stored. `first_attempt`: no earlier run of the task can have
+        stored outputs, so there are none of theirs to look for and remove."""
         ...
 
     # -- reading outputs ---------------------------------------------------------------

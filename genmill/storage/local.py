@@ -49,8 +49,10 @@ class LocalStorage:
     def discard_staging(self, task_id: str) -> None:
         self.staging.discard(task_id)
 
-    def commit(self, task_id: str, staging: Path, names: list[str]) -> None:
-        """Move a finished run's files into place in one rename: all or nothing."""
+    def commit(self, task_id: str, staging: Path, names: list[str],
+               first_attempt: bool = False) -> None:
+        """Move a finished run's files into place in one rename: all or nothing. (An
+        earlier attempt's directory is looked for either way: a stat costs nothing.)"""
         check_outputs(staging, names)
         for extra in staging.iterdir():
             if extra.name not in names:

@@ -105,8 +105,14 @@ class S3Storage:
     def discard_staging(self, task_id: str) -> None:
         self.staging.discard(task_id)
 
-    def commit(self, task_id: str, staging: Path, names: list[str]) -> None:
-        """Upload the named files; all or nothing. The staging directory goes either way."""
+    def commit(self, task_id: str, staging: Path, names: list[str],
+               first_attempt: bool = False) -> None:
+        """Upload the named files; all or nothing. The staging directory goes either way.
+
+        On a task's first attempt no earlier run can have left outputs, so the task's
+        prefix is not listed for them: that LIST took about three times as long as the
+        PUT of a small output on SeaweedFS, and was the largest wait of a worker under
+        bench/load.py (issue 18)."""
         check_outputs(staging, names)
         written: list[str] = []
         try:
@@ -115,9 +121,11 @@ class S3Storage:
                 obstore.put(self.store, key, staging / name, chunk_size=PART_SIZE,
                             max_concurrency=4)
                 written.append(key)
-            # Outputs of an earlier attempt that this one did not write again.
-            stale = [key for key in self._keys(_key("tasks", task_id)) if key not in written]
-            self._delete(stale)
+            if not first_attempt:
+                # Outputs of an earlier attempt that this one did not write again.
+                stale = [key for key in self._keys(_key("tasks", task_id))
+                         if key not in written]
+                self._delete(stale)
         except Exception as exc:
             self._delete(written, quiet=True)
             raise StorageUnavailable(f"upload to s3://{self.bucket} failed: {exc}") from exc

@@ -50,6 +50,9 @@ class Database:
         self._plans: dict[Select, _SqlitePlan] = {}
         self._pg_sql: dict[Select, str] = {}  # statements compiled for fetch_all_direct
         self._local = threading.local()
+        self._pool_size = pool_size
+        self._single_engine: Engine | None = None  # PostgreSQL's autocommit pool (`single`)
+        self._single_lock = threading.Lock()
         if self.dialect == "sqlite":
             self.engine = self._sqlite_engine(parsed)
         elif self.dialect == "postgresql":
@@ -125,6 +128,38 @@ class Database:
         if reader is not None:
             reader.end_turn()  # this thread's next read sees what it just wrote
 
+    @contextlib.contextmanager
+    def single(self, writes: bool = True) -> Iterator[Connection]:
+        """A connection for ONE statement that is a transaction by itself (an UPDATE ...
+        RETURNING, with whatever its triggers do, is atomic alone): a worker's claim,
+        progress, lease renewal, finish and cancel check.
+
+        On PostgreSQL it runs in autocommit on a pool without pre-ping: one round trip
+        where `write` took four (the pool's ping, BEGIN, the statement, COMMIT), and the
+        row locks the statement takes (the task's, and its triggers' on the shared
+        task_counts rows that every submit also updates) are released by the server as
+        the statement ends, not a round trip later when this process is next scheduled
+        to send COMMIT. Under bench/load.py on a loaded 2-core machine those waits were
+        most of a worker's time per task (issue 18). With no ping, the first statement
+        on a connection the server dropped (a restart) fails as StoreUnavailable, which
+        every caller already retries; SQLAlchemy then drops the pool's other stale
+        connections too. On SQLite: `write` (its BEGIN IMMEDIATE is what orders writers),
+        or `read` for a statement that only reads (`writes=False`)."""
+        if self.is_sqlite:
+            with (self.write() if writes else self.read()) as conn:
+                yield conn
+            return
+        engine = self._single_engine
+        if engine is None:
+            with self._single_lock:
+                if self._single_engine is None:
+                    self._single_engine = create_engine(
+                        self.url, pool_size=self._pool_size, max_overflow=10,
+                        pool_pre_ping=False, isolation_level="AUTOCOMMIT")
+                engine = self._single_engine
+        with _passing_faults(), engine.connect() as conn:
+            yield conn
+
     def fetch_one(self, statement: Select, params: dict[str, Any]) -> tuple | None:
         """One row of a hot, simple SELECT (values in column order), or None."""
         rows = self.fetch_all(statement, params)
@@ -140,7 +175,9 @@ class Database:
         turn's transaction (see `_SqliteReader`).
         """
         if not self.is_sqlite:
-            with self.read() as conn:
+            # One round trip in autocommit (see `single`), not ping, BEGIN, SELECT and
+            # ROLLBACK: the event streams' poll runs this 20 times a second per server.
+            with self.single(writes=False) as conn:
                 return [tuple(row) for row in conn.execute(statement, params)]
         plan = self._plans.get(statement)
         if plan is None:
@@ -257,6 +294,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._single_engine is not None:
+            self._single_engine.dispose()
 
 
 @contextlib.contextmanager

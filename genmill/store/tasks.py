@@ -271,7 +271,7 @@ class TaskStore:
                   "claim_expires": now + lease_seconds}
         if prefer:
             values["claim_fair_before"] = now - fair_after
-        with self.db.write() as conn:
+        with self.db.single() as conn:  # one statement: its own transaction
             row = conn.execute(stmt, values).first()
         return _row_to_task(row) if row else None
 
@@ -299,7 +299,7 @@ class TaskStore:
         )
 
     def renew(self, task_id: str, worker_id: str, lease_seconds: float) -> LeaseState:
-        with self.db.write() as conn:
+        with self.db.single() as conn:
             row = conn.execute(
                 update(tasks)
                 .where(self._mine(task_id, worker_id))
@@ -336,7 +336,7 @@ class TaskStore:
                 _HELD, {"held_worker": worker_id, "held_status": Status.IN_PROGRESS.value})}
 
     def cancel_requested(self, task_id: str) -> bool:
-        with self.db.read() as conn:
+        with self.db.single(writes=False) as conn:
             value = conn.execute(
                 select(tasks.c.cancel_requested).where(tasks.c.id == task_id)
             ).scalar()
@@ -344,7 +344,7 @@ class TaskStore:
         return True if value is None else bool(value)
 
     def set_progress(self, task_id: str, worker_id: str, progress: int, message: str) -> bool:
-        with self.db.write() as conn:
+        with self.db.single() as conn:
             result = conn.execute(
                 update(tasks)
                 .where(self._mine(task_id, worker_id), tasks.c.progress <= progress)
@@ -383,7 +383,7 @@ class TaskStore:
         }
         if status == Status.SUCCESS:
             values.update(progress=100, outputs=outputs or [], message="")
-        with self.db.write() as conn:
+        with self.db.single() as conn:
             result = conn.execute(
                 update(tasks).where(self._mine(task_id, worker_id)).values(**values)
             )
@@ -537,7 +537,7 @@ class TaskStore:
 
     def forget_workers(self, older_than_seconds: float) -> None:
         cutoff = time.time() - older_than_seconds
-        with self.db.write() as conn:
+        with self.db.single() as conn:
             conn.execute(delete(workers).where(workers.c.last_seen < cutoff))
 
     # -- lost workers and engines ----------------------------------------------------

@@ -34,6 +34,7 @@ log = logging.getLogger("genmill.supervisor")
 REAP_INTERVAL = 1.0
 RESTART_DELAY = 1.0
 STOP_TIMEOUT = 15.0
+FORGET_EVERY = 30.0
 
 
 class Supervisor:
@@ -52,6 +53,7 @@ class Supervisor:
         self._backoff = Backoff(first=REAP_INTERVAL / 2, cap=5.0)
         self._retry_at = 0.0  # after a database failure: when to try again
         self._reap_after = 0.0  # after an outage: when reaping may resume
+        self._forget_at = 0.0  # when to forget silent workers next
         # One per machine; a lease in the database lets one of them sweep at a time.
         self.retention = SweeperThread(parts.retention, settings.retention_sweep_seconds)
         # Webhooks go out from a thread of their own: a slow receiver never holds this one.
@@ -152,7 +154,10 @@ class Supervisor:
                         extra={"task_id": reaped.task_id})
         for task_id in expire_deadlines(self.db):  # a running one's worker cleans up
             log.info("task %s FAILURE (deadline exceeded)", task_id, extra={"task_id": task_id})
-        self.store.forget_workers(older_than_seconds=300)
+        # Workers silent for 5 minutes: looking every 30 s is as good as every round.
+        if time.monotonic() >= self._forget_at:
+            self.store.forget_workers(older_than_seconds=300)
+            self._forget_at = time.monotonic() + FORGET_EVERY
 
     def stop(self) -> None:
         """Ask every worker to stop (each gives its running task back), then wait."""
