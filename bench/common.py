@@ -92,10 +92,13 @@ def scratch_postgres(base_url: str = POSTGRES_URL) -> Iterator[str]:
 class Server:
     """An ASGI app factory served by granian in a subprocess, one HTTP process."""
 
-    def __init__(self, factory: str, env: dict[str, str], workers: int = 0) -> None:
+    def __init__(self, factory: str, env: dict[str, str], workers: int = 0,
+                 repo: Path = REPO) -> None:
+        """`repo`: the source tree to serve from (another revision's, say)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "PYTHONPATH": str(REPO), **env}
+        self.repo = repo
+        self.env = {**os.environ, "PYTHONPATH": str(repo), **env}
         self.factory = factory
         self.workers = workers
         self.process: subprocess.Popen | None = None
@@ -108,7 +111,7 @@ class Server:
             command = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
                        "--port", str(self.port), "--workers", "1", "--no-ws",
                        self.factory]
-        self.process = subprocess.Popen(command, env=self.env, cwd=REPO,
+        self.process = subprocess.Popen(command, env=self.env, cwd=self.repo,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and self.process.poll() is None:
