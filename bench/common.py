@@ -92,10 +92,13 @@ def scratch_postgres(base_url: str = POSTGRES_URL) -> Iterator[str]:
 class Server:
     """An ASGI app factory served by granian in a subprocess, one HTTP process."""
 
-    def __init__(self, factory: str, env: dict[str, str], workers: int = 0) -> None:
+    def __init__(self, factory: str, env: dict[str, str], workers: int = 0,
+                 repo: Path = REPO) -> None:
+        """`repo`: the source tree to serve from (another revision's, say)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "PYTHONPATH": str(REPO), **env}
+        self.repo = repo
+        self.env = {**os.environ, "PYTHONPATH": str(repo), **env}
         self.factory = factory
         self.workers = workers
         self.process: subprocess.Popen | None = None
@@ -108,7 +111,7 @@ class Server:
             command = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
                        "--port", str(self.port), "--workers", "1", "--no-ws",
                        self.factory]
-        self.process = subprocess.Popen(command, env=self.env, cwd=REPO,
+        self.process = subprocess.Popen(command, env=self.env, cwd=self.repo,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and self.process.poll() is None:
@@ -119,6 +122,22 @@ class Server:
                 time.sleep(0.1)
         self.__exit__()  # else nothing stops it: the with block never began
         raise RuntimeError("server did not start")
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server: its process and every
+        descendant (granian's worker), read from /proc (Linux)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total, pids = 0.0, [self.process.pid]
+        while pids:
+            pid = pids.pop()
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+                total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    pids += map(int, (task / "children").read_text().split())
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+        return total
 
     def __exit__(self, *exc) -> None:
         self.process.terminate()
@@ -134,7 +153,7 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 def wrk(url: str, connections: int = 64, seconds: int = 8, threads: int = 1,
         script: str | None = None, headers: dict[str, str] | None = None) -> dict[str, float]:
-    """Requests/s and latency percentiles (ms) from one wrk run."""
+    """Requests/s, requests done and latency percentiles (ms) from one wrk run."""
     command = [require("wrk", "wrk"), f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
                "--latency"]
     for key, value in (headers or {}).items():
@@ -143,6 +162,7 @@ def wrk(url: str, connections: int = 64, seconds: int = 8, threads: int = 1,
         command += ["-s", script]
     out = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    result["requests"] = int(re.search(r"(\d+) requests in", out).group(1))
     for pct in ("50", "99"):
         match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
         result[f"p{pct}"] = float(match.group(1)) * _UNITS[match.group(2)]
@@ -153,3 +173,12 @@ def wrk(url: str, connections: int = 64, seconds: int = 8, threads: int = 1,
 
 def median_of(runs: list[dict[str, float]], key: str) -> float:
     return statistics.median(run[key] for run in runs)
+
+
+def wrk_cpu(server: Server, **kwargs) -> dict[str, float]:
+    """wrk against `server`, plus the server's CPU per request (µs, "cpu_us"): steadier
+    than requests/s on a shared machine, where wrk and other programs take turns."""
+    before = server.cpu_seconds()
+    result = wrk(server.url, **kwargs)
+    result["cpu_us"] = (server.cpu_seconds() - before) / max(1, result["requests"]) * 1e6
+    return result

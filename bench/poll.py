@@ -11,6 +11,10 @@ polls spread over 1,000 of them. Baselines, all measured in this run, alternatin
 - with `--database postgresql`: the same poll on SQLite, against which the PostgreSQL poll
   is measured (same tasks, same ids; target: rps ratio >= 0.7, p99 ratio <= 3).
 
+Each line also gives the server's CPU time per request (its processes' user + system time
+over the requests wrk saw answered): on a machine shared with other programs it moves less
+than requests/s, since it does not count the time the server waited for a core.
+
 A last set of runs polls while another connection commits progress updates
 (`--writes`, as many running tasks would), so the read path is also measured when the
 store keeps changing.
@@ -37,7 +41,14 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Server, median_of, scratch_postgres, seed_tasks, wrk  # noqa: E402
+from bench.common import (  # noqa: E402
+    Server,
+    median_of,
+    scratch_postgres,
+    seed_tasks,
+    wrk,
+    wrk_cpu,
+)
 
 KEY = "bench-key-0123456789"
 BARE_PATH = "/bench/constant/"
@@ -172,7 +183,7 @@ def main() -> None:
 
         def measure(label: str, server: str, script: str) -> None:
             runs.setdefault(label, []).append(
-                wrk(servers[server].url, seconds=args.seconds, headers=headers, script=script))
+                wrk_cpu(servers[server], seconds=args.seconds, headers=headers, script=script))
 
         for name in urls:  # warm each store's caches
             wrk(servers[name].url, seconds=2, headers=headers, script=status_script)
@@ -191,13 +202,15 @@ def main() -> None:
         for label, done in runs.items():
             assert all(r["non2xx"] == 0 for r in done), f"{label}: non-2xx responses"
             print(f"{label:>26}: {median_of(done, 'rps'):9.0f} req/s  "
-                  f"p50 {median_of(done, 'p50'):6.2f} ms  p99 {median_of(done, 'p99'):6.2f} ms")
+                  f"p50 {median_of(done, 'p50'):6.2f} ms  p99 {median_of(done, 'p99'):6.2f} ms  "
+                  f"CPU {median_of(done, 'cpu_us'):6.1f} µs/request")
 
         def ratio(a: str, b: str, key: str = "rps") -> float:
             return median_of(runs[a], key) / median_of(runs[b], key)
 
         print(f"bare route / minimal app:      {ratio('bare route', 'minimal app'):.2f} "
-              "(target >= 0.80)")
+              "(target >= 0.80; CPU per request, minimal / bare: "
+              f"{ratio('minimal app', 'bare route', 'cpu_us'):.2f})")
         print(f"status sqlite / bare route:    {ratio('status sqlite', 'bare route'):.2f} "
               f"(p99 ratio {ratio('status sqlite', 'bare route', 'p99'):.2f})")
         if "postgresql" in urls:

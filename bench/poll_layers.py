@@ -4,7 +4,9 @@ by the whole app and by variants of it that leave one part out.
 Baseline, measured in the same run and alternating with the others: the minimal granian +
 Starlette app of bench/poll.py returning the same bytes. Each variant runs in its own
 granian process (one HTTP process, 64 connections from wrk); reported is each median's
-ratio to the minimal app's. Variants:
+ratio to the minimal app's, and each one's CPU time per request (the server's processes'
+user + system time over the requests answered: steadier than requests/s on a shared
+machine) with the minimal app's divided by it. Variants:
 
   whole app          what bench/poll.py calls the bare route
   no access log      the access log layer left out (no lines, no HTTP metrics)
@@ -12,7 +14,7 @@ ratio to the minimal app's. Variants:
   no lines           the access log layer without writing its lines
   layer only         the access log layer without metrics or lines
 
-    python bench/poll_layers.py [--seconds 4] [--rounds 3]
+    python bench/poll_layers.py [--seconds 4] [--rounds 3] [--only VARIANT ...]
 Needs wrk (apt-get install wrk).
 """
 
@@ -24,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Server, median_of, seed_tasks, wrk  # noqa: E402
+from bench.common import Server, median_of, seed_tasks, wrk, wrk_cpu  # noqa: E402
 from bench.poll import BARE_PATH, KEY, _load, _script, make_app  # noqa: E402
 
 
@@ -79,7 +81,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", nargs="*", choices=[v for v in VARIANTS if v != "minimal app"],
+                        help="these variants only (and the minimal app)")
     args = parser.parse_args()
+    variants = {label: factory for label, factory in VARIANTS.items()
+                if not args.only or label == "minimal app" or label in args.only}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         data = tmp / "data"
@@ -94,7 +100,7 @@ def main() -> None:
         script = _script(tmp, "bare", BARE_PATH, ids)
         servers = {}
         try:
-            for label, factory in VARIANTS.items():
+            for label, factory in variants.items():
                 servers[label] = Server(factory, env).__enter__()
             for server in servers.values():  # warm up
                 wrk(server.url, seconds=2, headers=headers, script=script)
@@ -102,17 +108,19 @@ def main() -> None:
             runs: dict[str, list[dict]] = {label: [] for label in servers}
             for _ in range(args.rounds):
                 for label, server in servers.items():
-                    runs[label].append(wrk(server.url, seconds=args.seconds,
-                                           headers=headers, script=script))
+                    runs[label].append(wrk_cpu(server, seconds=args.seconds,
+                                               headers=headers, script=script))
             print(f"load average after:  {_load()}")
         finally:
             for server in servers.values():
                 server.__exit__()
     base = median_of(runs["minimal app"], "rps")
+    base_cpu = median_of(runs["minimal app"], "cpu_us")
     for label, done in runs.items():
         assert all(r["non2xx"] == 0 for r in done), f"{label}: non-2xx responses"
-        rps = median_of(done, "rps")
-        print(f"{label:>14}: {rps:8.0f} req/s  / minimal app {rps / base:4.2f}")
+        rps, cpu = median_of(done, "rps"), median_of(done, "cpu_us")
+        print(f"{label:>14}: {rps:8.0f} req/s  / minimal app {rps / base:4.2f}   "
+              f"CPU {cpu:5.1f} µs/request  minimal app / this {base_cpu / cpu:4.2f}")
 
 
 if __name__ == "__main__":

@@ -56,8 +56,10 @@ def setup_logging(as_json: bool = False, level: int = logging.INFO) -> None:
     _installed = (handler, as_json)
 
 
-# One request: (time.time(), method, path, status, milliseconds, client address, task id).
-AccessEntry = tuple[float, str, str, int, float, "str | None", "str | None"]
+# One request, as the access log layer records it: (perf_counter at its end, seconds,
+# method, path, status, client (host, port) or None, path params or None, route or None).
+# Raw values only: everything a line shows is worked out when the batch is written.
+AccessEntry = tuple[float, float, str, str, int, "tuple | None", "dict | None", object]
 
 
 def write_access(entries: list[AccessEntry]) -> None:
@@ -66,18 +68,21 @@ def write_access(entries: list[AccessEntry]) -> None:
     log = logging.getLogger(ACCESS_LOGGER)
     if not entries or not log.isEnabledFor(logging.INFO):
         return
+    to_wall = time.time() - time.perf_counter()  # entries carry perf_counter times
     installed = _installed
     if (installed is None or logging.getLogger().handlers != [installed[0]]
             or _has_own_handlers(log)):
-        for entry in entries:  # logging set up by someone else: a record per line
-            _, method, path, status, ms, client, task_id = entry
+        for _, seconds, method, path, status, client, params, _ in entries:
+            # logging set up by someone else: a record per line
+            ms = seconds * 1000
             log.info("%s %s %d %.1fms", method, path, status, ms,
                      extra={"method": method, "path": path, "status": status,
-                            "duration_ms": round(ms, 2), "client": client,
-                            "task_id": task_id})
+                            "duration_ms": round(ms, 2),
+                            "client": client[0] if client else None,
+                            "task_id": params.get("task_id") if params else None})
         return
     handler, as_json = installed
-    text = "".join(map(_json_line if as_json else _text_line, entries))
+    text = (_json_lines if as_json else _text_lines)(entries, to_wall)
     handler.acquire()
     try:
         handler.stream.write(text)
@@ -94,28 +99,58 @@ def _has_own_handlers(log: logging.Logger) -> bool:
     return False
 
 
-_stamps: dict[int, str] = {}  # whole second -> local time, as logging.Formatter writes it
+# Formatting numbers was most of a line's cost: the few values a line shows (milliseconds
+# of the second, status, duration in tenths of a millisecond) are looked up as strings.
+_MILLIS = [f"{i:03d}" for i in range(1000)]
+_STATUS = {code: str(code) for code in range(100, 600)}
+_TENTHS = [f"{i // 10}.{i % 10}" for i in range(10_000)]  # 0.0 to 999.9 ms
 
 
-def _text_line(entry: AccessEntry) -> str:
-    created, method, path, status, ms, _, _ = entry
-    second = int(created)
-    stamp = _stamps.get(second)
-    if stamp is None:
-        _stamps.clear()
-        stamp = _stamps[second] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-    return (f"{stamp},{int(created % 1 * 1000):03d} INFO {ACCESS_LOGGER} "
-            f"{method} {path} {status} {ms:.1f}ms\n")
+def _duration(seconds: float) -> str:
+    """Milliseconds with one decimal, as "%.1f" writes them (ties may round up)."""
+    tenths = int(seconds * 10_000 + 0.5)
+    return _TENTHS[tenths] if 0 <= tenths < 10_000 else f"{seconds * 1000:.1f}"
 
 
-def _json_line(entry: AccessEntry) -> str:
-    created, method, path, status, ms, client, task_id = entry
-    line = {"time": _utc_stamp(created), "level": "info", "logger": ACCESS_LOGGER,
-            "message": f"{method} {path} {status} {ms:.1f}ms"}
-    # The fields in JsonFormatter's order (_FIELDS), the unset ones left out.
-    for key, value in (("task_id", task_id), ("method", method), ("path", path),
-                       ("status", status), ("duration_ms", round(ms, 2)),
-                       ("client", client)):
-        if value is not None:
-            line[key] = value
-    return json.dumps(line, ensure_ascii=False) + "\n"
+def _text_lines(entries: list[AccessEntry], to_wall: float) -> str:
+    """The lines logging.Formatter(_TEXT_FORMAT) would write, in one string."""
+    lines = []
+    add = lines.append
+    last = stamp = None
+    for ended, seconds, method, path, status, _, _, _ in entries:
+        created = ended + to_wall
+        second = int(created)
+        if second != last:
+            last = second
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S,", time.localtime(second))
+        tenths = int(seconds * 10_000 + 0.5)  # _duration, inlined: a call costs as much
+        add(f"{stamp}{_MILLIS[int((created - second) * 1000)]} INFO {ACCESS_LOGGER} "
+            f"{method} {path} {_STATUS.get(status) or status} "
+            f"{_TENTHS[tenths] if tenths < 10_000 else _duration(seconds)}ms\n")
+    return "".join(lines)
+
+
+_json_str = json.encoder.encode_basestring  # a JSON string, non-ASCII kept (as below)
+
+
+def _json_lines(entries: list[AccessEntry], to_wall: float) -> str:
+    """The lines JsonFormatter would write (json.dumps(..., ensure_ascii=False): same keys,
+    order and separators), built from their parts rather than a dict per line."""
+    lines = []
+    add = lines.append
+    for ended, seconds, method, path, status, client, params, _ in entries:
+        ms = seconds * 1000
+        task_id = params.get("task_id") if params else None
+        head = (f'{{"time": "{_utc_stamp(ended + to_wall)}", "level": "info", '
+                f'"logger": "{ACCESS_LOGGER}", "message": '
+                f'{_json_str(f"{method} {path} {status} {_duration(seconds)}ms")}')
+        if task_id is not None:
+            head += f', "task_id": {_json_value(task_id)}'
+        tail = f', "client": {_json_str(client[0])}}}\n' if client else "}\n"
+        add(f'{head}, "method": {_json_str(method)}, "path": {_json_str(path)}, '
+            f'"status": {status}, "duration_ms": {round(ms, 2)!r}{tail}')
+    return "".join(lines)
+
+
+def _json_value(value) -> str:
+    return _json_str(value) if type(value) is str else json.dumps(value, ensure_ascii=False)

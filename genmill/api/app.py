@@ -89,12 +89,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = openapi
     # Outermost first: log every request, refuse unauthenticated ones before reading a
     # body, cap the body; then the plain routes' fast lane, else FastAPI.
-    app.genmill_layers = lambda inner: AccessLog(
-        Authenticate(
-            BodyLimit(PlainRoutesFirst(inner, app), max_bytes=settings.max_body_bytes),
-            keys=parts.keys,
-            also_public=frozenset({"/metrics"}) if settings.metrics_public else None),
-        observe=app.state.metrics.observe)
+    def layers(inner) -> AccessLog:
+        log = AccessLog(
+            Authenticate(
+                BodyLimit(PlainRoutesFirst(inner, app), max_bytes=settings.max_body_bytes),
+                keys=parts.keys,
+                also_public=frozenset({"/metrics"}) if settings.metrics_public else None),
+            observe=app.state.metrics.observe)
+        app.state.metrics.catch_up = log.flush  # a scrape counts every request answered
+        return log
+
+    app.genmill_layers = layers
     tune_gc()
     return app
 

@@ -53,10 +53,11 @@ class Authenticate:
         # Paths a deployment chose to open (GENMILL_METRICS_PUBLIC=1 adds /metrics).
         self.also_public = also_public or frozenset()
 
-    async def __call__(self, scope, receive, send) -> None:
+    def __call__(self, scope, receive, send):
+        # Hands back the next layer's awaitable (or the 401's): no coroutine of its own.
         if scope["type"] != "http" or self.keys.open:
             scope[OWNER] = ANONYMOUS
-            return await self.app(scope, receive, send)
+            return self.app(scope, receive, send)
         key = presented_key(scope["headers"])
         name = self.keys.owner_of(key) if key else None
         if name is not None:
@@ -64,9 +65,9 @@ class Authenticate:
         elif not is_public(scope["path"], self.also_public):
             message = "invalid API key" if key else \
                 "missing API key: send Authorization: Bearer <key>"
-            return await send_error(send, scope["path"], 401, message,
-                                    headers={"WWW-Authenticate": "Bearer"})
-        await self.app(scope, receive, send)
+            return send_error(send, scope["path"], 401, message,
+                              headers={"WWW-Authenticate": "Bearer"})
+        return self.app(scope, receive, send)
 
 
 def owner(request: Request) -> str:

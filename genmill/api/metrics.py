@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
@@ -72,42 +73,68 @@ class TaskCollector:
 
 class HttpCollector:
     """HTTP requests by route template, method and status, and their durations, counted
-    in this process. Plain dicts and a bisect per request: prometheus_client's own
-    Counter and Histogram (a labels() lookup and a lock each) cost a tenth of a status
-    poll (bench/poll.py). Counts change on the event loop only; a scrape reads them from
-    a thread, and a count read mid-change is at most one request behind."""
+    in this process. Plain dicts, one list per (route, method, status) holding a count per
+    bucket and the sum of seconds, filled a batch at a time (`observe`): prometheus_client's
+    own Counter and Histogram (a labels() lookup and a lock each) cost a tenth of a status
+    poll (bench/poll.py). Counts change on the event loop only; a scrape reads them from a
+    thread, and a count read mid-change is at most one request behind."""
 
     BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30)
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, str], int] = {}
-        # per template: a count per bucket (the last one: +Inf), and the sum of seconds
-        self.durations: dict[str, tuple[list[int], list[float]]] = {}
+        # (id(route), method, status) -> [count per bucket (the last one: +Inf)..., sum];
+        # routes compare by value and are not hashable, so the key holds their id.
+        self.counts: dict[tuple[int, str, int], list] = {}
+        # The same keys -> (route template, method, status): the labels. It holds the
+        # route, so an id in a key is never a newer object's.
+        self.labels: dict[tuple[int, str, int], tuple[str, str, str]] = {}
+        self._routes: list = []
 
-    def observe(self, template: str, method: str, status: int, seconds: float) -> None:
-        key = (template, method, str(status))
-        self.requests[key] = self.requests.get(key, 0) + 1
-        timing = self.durations.get(template)
-        if timing is None:
-            timing = self.durations[template] = ([0] * (len(self.BUCKETS) + 1), [0.0])
-        timing[0][bisect_left(self.BUCKETS, seconds)] += 1
-        timing[1][0] += seconds
+    def observe(self, entries) -> None:
+        """Count a batch of the access log's entries (logs.AccessEntry)."""
+        counts, buckets = self.counts, self.BUCKETS
+        for _, seconds, method, _, status, _, _, route in entries:
+            key = (id(route), method, status)
+            slot = counts.get(key)
+            if slot is None:
+                self._routes.append(route)
+                self.labels[key] = (self.template(route), method, str(status))
+                slot = counts[key] = [0] * (len(buckets) + 1) + [0.0]
+            slot[bisect_left(buckets, seconds)] += 1
+            slot[-1] += seconds
+
+    @staticmethod
+    def template(route) -> str:
+        """Routes are labelled by their template (`/v1/.../{task_id}`), never by the raw
+        path, so labels stay few; requests answered before routing (401 from the auth
+        layer, 413) are "unmatched"."""
+        return getattr(route, "path", None) or "unmatched"
 
     def collect(self):
-        requests = CounterMetricFamily("genmill_http_requests", "HTTP requests answered",
-                                       labels=["route", "method", "status"])
-        for labels, count in sorted(self.requests.copy().items()):
-            requests.add_metric(list(labels), count)
-        yield requests
+        requests: dict[tuple[str, str, str], int] = defaultdict(int)
+        per_template: dict[str, list] = {}
+        counts = list(self.counts.items())
+        labels = self.labels.copy()  # after counts: observe sets a key's labels first
+        for key, slot in counts:
+            slot = list(slot)
+            requests[labels[key]] += sum(slot[:-1])
+            total = per_template.setdefault(labels[key][0], [0] * len(slot))
+            for i, value in enumerate(slot):
+                total[i] += value
+        family = CounterMetricFamily("genmill_http_requests", "HTTP requests answered",
+                                     labels=["route", "method", "status"])
+        for labels, count in sorted(requests.items()):
+            family.add_metric(list(labels), count)
+        yield family
         durations = HistogramMetricFamily("genmill_http_request_duration_seconds",
                                           "Seconds to answer an HTTP request",
                                           labels=["route"])
-        for template, (counts, total) in sorted(self.durations.copy().items()):
+        for template, slot in sorted(per_template.items()):
             cumulative, points = 0, []
-            for bound, count in zip((*self.BUCKETS, "+Inf"), list(counts), strict=True):
+            for bound, count in zip((*self.BUCKETS, "+Inf"), slot[:-1], strict=True):
                 cumulative += count
                 points.append((str(bound), cumulative))
-            durations.add_metric([template], points, sum_value=total[0])
+            durations.add_metric([template], points, sum_value=slot[-1])
         yield durations
 
 
@@ -119,14 +146,10 @@ class Metrics:
         self.registry.register(TaskCollector(db))
         self.http = HttpCollector()
         self.registry.register(self.http)
-
-    def observe(self, scope: dict, status: int, seconds: float) -> None:
-        """Called by the access log layer once per request. Routes are labelled by their
-        template (`/v1/.../{task_id}`), never by the raw path, so labels stay few;
-        requests answered before routing (401 from the auth layer, 413) are "unmatched"."""
-        route = scope.get("route")
-        self.http.observe(getattr(route, "path", None) or "unmatched", scope["method"],
-                          status, seconds)
+        self.observe = self.http.observe  # the access log layer's, at each of its flushes
+        # Called on the event loop before a scrape: the access log's flush, so that every
+        # request answered so far is counted (api/app.py sets it).
+        self.catch_up: Callable[[], None] = lambda: None
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -135,6 +158,8 @@ class Metrics:
 @router.get("/metrics", summary="Prometheus metrics (private unless GENMILL_METRICS_PUBLIC=1)",
             response_class=Response)
 async def metrics(request: Request) -> Response:
-    body = await run_in_threadpool(request.app.state.metrics.render)
+    figures = request.app.state.metrics
+    figures.catch_up()
+    body = await run_in_threadpool(figures.render)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
