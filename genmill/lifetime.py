@@ -49,22 +49,25 @@ def mark_server_process() -> None:
 
 def follow_server_process(grace: float) -> None:
     """In the ASGI app factory: if this is a worker process the ASGI server started
-    (granian's), stop when `genmill serve` dies. uvicorn runs the app in `genmill serve`
+    (granian's), die with `genmill serve`. uvicorn runs the app in `genmill serve`
     itself, which must not be tied to its own parent (a shell).
 
-    SIGTERM starts the ASGI server's graceful stop, which `genmill serve` bounds by
-    killing its workers after `grace` seconds; with `genmill serve` gone (kill -9) no one
-    would, and an orphan whose stop hung was seen holding its connections for an hour
-    (bench/load.py --chaos). So the orphan also ends itself `grace` seconds later."""
+    A graceful stop is for when `genmill serve` asks (it sends SIGTERM, then bounds the
+    stop by killing its workers after `grace` seconds). When it dies instead (kill -9),
+    the kernel kills this worker too, with SIGKILL: an orphan left to stop gracefully was
+    seen serving its connections for a minute, and another stuck for an hour in granian's
+    SIGTERM handler with the GIL held, where no Python thread of its own could end it
+    (bench/load.py --chaos). Where the kernel cannot do this, a thread ends the orphan
+    `grace` seconds after it notices."""
     raw = os.environ.get(SERVE_PID_VARIABLE, "")
     if not raw.isdigit() or int(raw) == os.getpid() or os.getppid() != int(raw):
         return
-    die_with_parent(signal.SIGTERM)
+    die_with_parent(signal.SIGKILL)
     watch = ParentWatch(int(raw))
     threading.Thread(target=_exit_when_orphaned, args=(watch, grace), daemon=True,
                      name="genmill-orphan-watch").start()
     if watch.parent_gone():  # died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _exit_when_orphaned(watch: ParentWatch, grace: float, every: float = 1.0) -> None:

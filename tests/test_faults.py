@@ -375,10 +375,13 @@ def test_kill_9_of_the_server_leaves_no_process_behind(make_server, asgi):
 
 
 _HUNG_HTTP_WORKER = """
-import signal, time
+import ctypes, signal, time
 from genmill.lifetime import follow_server_process
 follow_server_process(grace=1.0)
-signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a graceful stop that never ends
+# A graceful stop that never ends, with the GIL held (as one was seen stuck in granian's
+# SIGTERM handler): PyDLL calls keep the GIL, so no Python thread can run meanwhile.
+signal.signal(signal.SIGTERM, lambda *_: ctypes.PyDLL(None).sleep(600))
+signal.signal(signal.SIGINT, lambda *_: ctypes.PyDLL(None).sleep(600))
 print("ready", flush=True)
 time.sleep(600)
 """
@@ -393,11 +396,11 @@ time.sleep(600)
 """
 
 
-def test_an_orphaned_http_worker_ends_itself_even_when_its_graceful_stop_hangs():
-    """kill -9 of `genmill serve` leaves its granian worker to the kernel's SIGTERM, and
-    no parent to bound the graceful stop that starts (an orphan was seen alive an hour
-    after a chaos run killed its server). Here the worker's stop never ends (it ignores
-    SIGTERM): it still ends itself GENMILL_SHUTDOWN_SECONDS after its parent died."""
+def test_an_http_worker_dies_with_its_server_even_when_its_graceful_stop_would_hang():
+    """kill -9 of `genmill serve` must take its granian worker with it: an orphan left to
+    a graceful stop was seen alive an hour after a chaos run killed its server, stuck in
+    granian's SIGTERM handler with the GIL held. Here any stop the worker attempts hangs
+    with the GIL held; it must still be gone within seconds of its parent."""
     serve = subprocess.Popen([sys.executable, "-c", _SERVE, _HUNG_HTTP_WORKER],
                              stdout=subprocess.PIPE, text=True)
     worker = int(serve.stdout.readline())
