@@ -547,3 +547,29 @@ def test_insert_under_a_limit_is_atomic_across_connections(database_url):
     for own in stores:
         own.db.dispose()
     db.dispose()
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_a_claim_that_waited_for_the_write_lock_still_gets_a_whole_lease(tmp_path, many):
+    """A claim's lease runs from when it took the task, not from when it asked: on SQLite
+    it may wait for the write lock, and a lease counted from before that wait was seen
+    to expire 3 s after the claim (bench/load.py), so the task ran a second time."""
+    import sqlite3
+
+    db = Database(f"sqlite:///{tmp_path / 'store.db'}")
+    db.migrate()
+    store = TaskStore(db)
+    task = make_task()
+    store.insert(task)
+    blocker = sqlite3.connect(tmp_path / "store.db", isolation_level=None,
+                              check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock for a while
+    threading.Timer(1.5, blocker.rollback).start()
+    if many:
+        (claimed,) = store.claim_many("worker-1", 1.0, [task.model], 5)
+    else:
+        claimed = store.claim("worker-1", 1.0)
+    taken_at = time.time()
+    assert claimed.id == task.id
+    assert claimed.lease_expires >= taken_at + 0.9  # a whole lease (1 s) from now
+    db.dispose()

@@ -285,13 +285,16 @@ class TaskStore:
             # Idle SQLite workers ask many times a second: asking with a read leaves the
             # write lock to submits (a BEGIN IMMEDIATE per poll starved other writers).
             return None
-        now = time.time()
         stmt = _claim_statement(None if models is None else tuple(models), tuple(prefer))
-        values = {"claim_now": now, "claim_worker": worker_id,
-                  "claim_expires": now + lease_seconds}
-        if prefer:
-            values["claim_fair_before"] = now - fair_after
         with self.db.single() as conn:  # one statement: its own transaction
+            # The clock is read once the write lock is held (SQLite's BEGIN IMMEDIATE may
+            # wait for it): a lease counted from before that wait was seen to expire 3 s
+            # after its claim under load.
+            now = time.time()
+            values = {"claim_now": now, "claim_worker": worker_id,
+                      "claim_expires": now + lease_seconds}
+            if prefer:
+                values["claim_fair_before"] = now - fair_after
             row = conn.execute(stmt, values).first()
         return _row_to_task(row) if row else None
 
@@ -301,9 +304,9 @@ class TaskStore:
         (the relay runner's claim: hundreds of tasks in flight, taken in bursts)."""
         if self.db.is_sqlite and not self.db.fetch_one(_ANY_QUEUED, _QUEUED_ARGS)[0]:
             return []
-        now = time.time()
         stmt = _claim_statement(tuple(models), (), many=True)
         with self.db.single() as conn:
+            now = time.time()  # with the write lock held, as in `claim`
             rows = conn.execute(stmt, {"claim_now": now, "claim_worker": worker_id,
                                        "claim_expires": now + lease_seconds,
                                        "claim_limit": limit}).all()

@@ -98,16 +98,18 @@ def claim(db: Database, owner: str, lease_seconds: float, free: Mapping[str, int
           default_free: int, limit: int) -> list[Delivery]:
     """Lease up to `limit` due deliveries, at most `free[receiver]` (else `default_free`)
     per receiver; receivers with no free slot are not even read."""
-    now = time.time()
     full = [receiver for receiver, slots in free.items() if slots <= 0]
-    candidates = (
-        select(_d.seq, _d.receiver, _d.task_id, _d.event)
-        .where(_claimable(now), *([_d.receiver.not_in(full)] if full else []))
-        .order_by(_d.next_try)
-        .limit(limit * 4)
-        .with_for_update(skip_locked=True)
-    )
     with db.write() as conn:
+        # The clock is read once SQLite's write lock is held: a lease counted from before
+        # a wait for it could be spent before the delivery even starts.
+        now = time.time()
+        candidates = (
+            select(_d.seq, _d.receiver, _d.task_id, _d.event)
+            .where(_claimable(now), *([_d.receiver.not_in(full)] if full else []))
+            .order_by(_d.next_try)
+            .limit(limit * 4)
+            .with_for_update(skip_locked=True)
+        )
         rows = conn.execute(candidates).all()
         stale = _superseded(conn, {seq: task_id for seq, _, task_id, event in rows
                                    if event == PROGRESS})
