@@ -78,7 +78,7 @@ class RelayRunner:
         self.running: dict[str, asyncio.Task] = {}
         self.stop_reason: dict[str, str] = {}  # task id -> "canceled" | "lost" | "shutdown"
         self.upstream_of: dict[str, str] = {}
-        self.progress: dict[str, int] = {}  # written with the next lease renewal
+        self.progress: dict[str, int] = {}  # written in the next round of _keep_leases
         self.started_at = time.time()
         self.threads = ThreadPoolExecutor(8, thread_name_prefix="genmill-relay-db")
         # The idle wait blocks a thread of its own (LISTEN, or the wake file's stat).
@@ -178,7 +178,8 @@ class RelayRunner:
                                               socket.gethostname(), os.getpid(),
                                               self.started_at, device="relay"))
                     last_seen = now
-                renew = now - last_renewed > self.settings.lease_seconds / 4
+                # Now, if waiting one more round would let a quarter of the lease pass.
+                renew = now - last_renewed + CHECK_INTERVAL > self.settings.lease_seconds / 4
                 progress, self.progress = self.progress, {}
                 try:
                     states = await loop.run_in_executor(
@@ -305,9 +306,9 @@ class RelayRunner:
                                   else f"could not store outputs: {exc}") from None
         committed = False
 
-        def commit_and_finish() -> bool | None:
-            """One hop to the pool: the files in place, then SUCCESS. None when the
-            task was deleted meanwhile (its files go again)."""
+        def commit_and_finish() -> bool:
+            """One hop to the pool: the files in place, then SUCCESS (retried whole
+            through a database outage, so the files go in place once)."""
             nonlocal committed
             if not committed:
                 try:
@@ -317,9 +318,8 @@ class RelayRunner:
                 committed = True
             if self.store.finish(task.id, self.id, Status.SUCCESS, outputs=names):
                 return True
-            if self.store.get(task.id) is None:
+            if self.store.get(task.id) is None:  # deleted meanwhile: its files go again
                 self.storage.delete_task(task.id)
-                return None
             return False
 
         if await self._db(commit_and_finish):
