@@ -57,8 +57,9 @@ def _existing(conn: Connection, claim: IdempotencyClaim, now: float) -> AlreadyC
 
 
 def lookup(db: Database, claim: IdempotencyClaim) -> AlreadyClaimed | None:
-    """The key's claim if it has one (a cheap read before any work on the request)."""
-    with db.read() as conn:
+    """The key's claim if it has one (a cheap read before any work on the request: one
+    round trip on PostgreSQL)."""
+    with db.single(writes=False) as conn:
         return _existing(conn, claim, time.time())
 
 
