@@ -244,9 +244,17 @@ def _serve(request: Request, file: StoredFile, download: bool) -> Response:
     return file_response(request, components(request).storage, file, download)
 
 
+# The bytes of an output, in the type its name says (image/png, video/mp4, model/gltf-binary
+# ...): documented as any type, so that the OpenAPI document does not promise JSON.
+_FILE = {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}
+FILE_RESPONSES = {200: {"description": "The whole file", **_FILE},
+                  206: {"description": "The requested range of the file (Range)", **_FILE}}
+
+
 @router.head("/tasks/{task_id}/{name}", include_in_schema=False)
 @router.get("/tasks/{task_id}/{name}", tags=["Files"], summary="An output file of a task",
-            description="No key needed: the task id is the capability. Range supported.")
+            description="No key needed: the task id is the capability. Range supported.",
+            response_class=Response, responses=FILE_RESPONSES)
 async def output_file(task_id: str, name: str, request: Request) -> Response:
     return _serve(request, await _stored(request, task_id, name), download=False)
 
@@ -258,13 +266,15 @@ async def _owned(request: Request, task_id: str, name: str) -> StoredFile:
 
 @router.head("/api/v1/stream/{task_id}/{name}", include_in_schema=False)
 @router.get("/api/v1/stream/{task_id}/{name}", tags=["Local task API"],
-            summary="Stream an output file (HTTP Range: seekable playback)")
+            summary="Stream an output file (HTTP Range: seekable playback)",
+            response_class=Response, responses=FILE_RESPONSES)
 async def stream(task_id: str, name: str, request: Request) -> Response:
     return _serve(request, await _owned(request, task_id, name), download=False)
 
 
 @router.head("/api/v1/download/{task_id}/{name}", include_in_schema=False)
 @router.get("/api/v1/download/{task_id}/{name}", tags=["Local task API"],
-            summary="Download an output file as an attachment (resumable with Range)")
+            summary="Download an output file as an attachment (resumable with Range)",
+            response_class=Response, responses=FILE_RESPONSES)
 async def download(task_id: str, name: str, request: Request) -> Response:
     return _serve(request, await _owned(request, task_id, name), download=True)
