@@ -15,9 +15,9 @@ Each line also gives the server's CPU time per request (its processes' user + sy
 over the requests wrk saw answered): on a machine shared with other programs it moves less
 than requests/s, since it does not count the time the server waited for a core.
 
-A last set of runs polls while another connection commits progress updates
-(`--writes`, as many running tasks would), so the read path is also measured when the
-store keeps changing.
+Ten of the 1,000 polled tasks are running. A last set of runs polls while another
+connection commits progress updates to them (`--writes`), so the read path is also
+measured while the polled statuses change (each change makes a memo read the task again).
 
     python bench/poll.py [--database sqlite|postgresql] [--tasks 100000] [--seconds 8]
                          [--rounds 3] [--writes 20]
@@ -89,28 +89,27 @@ def minimal_app():
 
 
 @contextlib.contextmanager
-def progress_writer(database_url: str, per_second: int):
-    """Commit `per_second` progress updates a second, spread over 10 running tasks."""
-    from genmill.domain import Kind, Status, Task, new_task_id
-    from genmill.store.connector import Database
-    from genmill.store.tasks import TaskStore
+def progress_writer(database_url: str, per_second: int, running: list[str]):
+    """Commit `per_second` progress updates a second, spread over the `running` tasks
+    (which the polls include: each update makes the next poll of its task read it)."""
+    from sqlalchemy import bindparam, update
 
-    store = TaskStore(Database(database_url))
-    running = []
-    for _ in range(10):
-        task = Task(id=new_task_id(Kind.VIDEO), kind=Kind.VIDEO, action=Kind.VIDEO.action,
-                    model="bench/model", owner="bench", status=Status.QUEUED,
-                    params={"prompt": "running"}, submit_time=time.time())
-        store.insert(task)
-        running.append(store.claim("bench-writer", 3600).id)
+    from genmill.store.connector import Database
+    from genmill.store.schema import tasks
+
+    db = Database(database_url)
+    statement = (update(tasks).where(tasks.c.id == bindparam("task_id"))
+                 .values(progress=bindparam("progress"), message=bindparam("message")))
     stop = threading.Event()
     writes = [0]
 
     def write() -> None:
         while not stop.wait(1 / per_second):
             writes[0] += 1
-            task_id = running[writes[0] % len(running)]
-            store.set_progress(task_id, "bench-writer", min(99, writes[0] // 10), f"{writes[0]}")
+            with db.write() as conn:
+                conn.execute(statement, {"task_id": running[writes[0] % len(running)],
+                                         "progress": writes[0] % 100,
+                                         "message": f"{writes[0]}"})
 
     thread = threading.Thread(target=write, daemon=True)
     started = time.monotonic()
@@ -121,7 +120,7 @@ def progress_writer(database_url: str, per_second: int):
         stop.set()
         thread.join()
         print(f"         ({writes[0] / (time.monotonic() - started):.0f} writes/s committed)")
-        store.db.dispose()
+        db.dispose()
 
 
 def _script(tmp: Path, name: str, prefix: str, ids: list[str]) -> str:
@@ -161,8 +160,9 @@ def main() -> None:
         if args.database == "postgresql":
             urls["postgresql"] = stack.enter_context(scratch_postgres())
         print(f"seeding {args.tasks:,} tasks into {', '.join(urls)} ...", flush=True)
-        ids = seed_tasks(list(urls.values()), args.tasks, owner="bench")
-        sample = random.Random(1).sample(ids, 1000)
+        ids = seed_tasks(list(urls.values()), args.tasks - 10, owner="bench")
+        running = seed_tasks(list(urls.values()), 10, owner="bench", status="IN_PROGRESS")
+        sample = random.Random(1).sample(ids, 990) + running  # the writes change these 10
         body_path = tmp / "body.json"
         env = {"GENMILL_DATA_DIR": str(data), "GENMILL_API_KEYS": f"bench:{KEY}",
                "GENMILL_LOG_JSON": "0", "GENMILL_BENCH_BODY": str(body_path)}
@@ -194,7 +194,7 @@ def main() -> None:
             for name in urls:
                 measure(f"status {name}", name, status_script)
         for name, url in urls.items():
-            with progress_writer(url, args.writes):
+            with progress_writer(url, args.writes, running):
                 for _ in range(args.rounds):
                     measure(f"status {name} writing", name, status_script)
         print(f"load average after:  {_load()}")

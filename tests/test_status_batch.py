@@ -11,7 +11,7 @@ import pytest
 
 from genmill.api.status_batch import StatusBatcher
 from genmill.store.errors import StoreUnavailable
-from tests.conftest import KEYS, wait_final
+from tests.conftest import KEYS, wait_final, wait_for
 
 IMAGES = "/v1/images/generations/async"
 
@@ -104,3 +104,176 @@ def test_statuses_on_postgresql_come_back_after_a_lost_connection(postgres_url):
         assert sorted(store.get_statuses(ids)) == sorted(ids)  # a new connection
     finally:
         store.db.dispose()
+
+
+class Feed:
+    """A stand-in for the status feed: the ids notified since the last read."""
+
+    def __init__(self) -> None:
+        self.notified: list[str] = []
+        self.live = True
+        self.epoch = 1
+
+    def changes(self) -> list[str] | None:
+        if not self.live:
+            return None
+        notified, self.notified = self.notified, []
+        return notified
+
+    def close(self) -> None:
+        pass
+
+
+async def _next_turn() -> None:
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
+def test_a_remembered_status_is_served_until_the_feed_names_its_task():
+    table, feed = Table(), Feed()
+
+    async def scenario():
+        batcher = StatusBatcher(table.read, feed)
+        assert batcher.remembered("a") is None
+        assert await batcher.get("a") == "a:v1"
+        await _next_turn()
+        table.value = "v2"  # changed, but not notified yet
+        assert batcher.remembered("a") == "a:v1"
+        feed.notified.append("a")
+        assert batcher.remembered("a") == "a:v1"  # the feed is read once per loop turn
+        await _next_turn()
+        assert batcher.remembered("a") is None
+        assert await batcher.get("a") == "a:v2"
+        await _next_turn()
+        assert batcher.remembered("a") == "a:v2"
+        assert await batcher.get("missing") is None
+        await _next_turn()
+        assert batcher.remembered("missing") is None  # an absent task is never remembered
+
+    asyncio.run(scenario())
+    assert table.reads == [["a"], ["a"], ["missing"]]
+
+
+def test_nothing_is_remembered_while_the_feed_cannot_be_trusted_or_after_its_epoch():
+    table, feed = Table(), Feed()
+
+    async def scenario():
+        batcher = StatusBatcher(table.read, feed)
+        assert await batcher.get("a") == "a:v1"
+        await _next_turn()
+        assert batcher.remembered("a") == "a:v1"
+        feed.live = False  # lost: what was notified meanwhile is unknown
+        await _next_turn()
+        assert batcher.remembered("a") is None
+        assert await batcher.get("a") == "a:v1"
+        await _next_turn()
+        assert batcher.remembered("a") is None  # read while untrusted: not remembered
+        feed.live, feed.epoch = True, 2  # listening again, on a new connection
+        assert await batcher.get("a") == "a:v1"
+        await _next_turn()
+        assert batcher.remembered("a") == "a:v1"
+        feed.epoch = 3  # a reconnect between two reads of the feed
+        await _next_turn()
+        assert batcher.remembered("a") is None
+
+    asyncio.run(scenario())
+
+
+def test_a_read_during_which_its_task_was_notified_is_answered_but_not_remembered():
+    table, feed = Table(), Feed()
+
+    async def scenario():
+        batcher = StatusBatcher(table.read, feed)
+        first = asyncio.ensure_future(batcher.get("a"))
+        await asyncio.to_thread(table.reading.wait)  # the read has its snapshot (v1)
+        table.value = "v2"
+        feed.notified.append("a")  # the change's notification arrives before the answer
+        assert await first == "a:v1"  # fresh enough for the poll that asked
+        await _next_turn()
+        assert batcher.remembered("a") is None  # but it may be older than the change
+        assert await batcher.get("a") == "a:v2"
+
+    asyncio.run(scenario())
+
+
+def test_the_status_feed_names_changed_and_deleted_tasks_and_comes_back_when_cut(
+        postgres_url):
+    import psycopg
+
+    from bench.common import seed_tasks
+    from genmill.store.connector import FEED_NAME, Database
+
+    first, second = seed_tasks(postgres_url, 2, owner="alice")
+    db = Database(postgres_url)
+    feed = db.status_feed()
+    try:
+        wait_for(lambda: feed.changes() is not None, timeout=10)
+        assert feed.epoch == 1
+
+        def collect_until(task_id: str) -> list[str]:
+            seen: list[str] = []
+
+            def named() -> bool:
+                seen.extend(feed.changes() or [])
+                return task_id in seen
+            wait_for(named, timeout=10)
+            return seen
+
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute("UPDATE tasks SET progress = 50 WHERE id = %s", [first])
+            assert collect_until(first) == [first]
+            # A lease renewal changes nothing a poll shows: no notification.
+            conn.execute("UPDATE tasks SET lease_expires = 1 WHERE id = %s", [first])
+            conn.execute("UPDATE tasks SET outputs = '[\"a.png\"]' WHERE id = %s", [second])
+            assert collect_until(second) == [second]
+            conn.execute("DELETE FROM tasks WHERE id = %s", [first])
+            assert collect_until(first) == [first]
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE application_name = %s AND datname = current_database()",
+                         [FEED_NAME])
+        wait_for(lambda: feed.changes() is None, timeout=10)  # cut: not trusted
+        wait_for(lambda: feed.changes() is not None, timeout=10)  # listening again
+        assert feed.epoch == 2
+    finally:
+        feed.close()
+        db.dispose()
+
+
+def test_polls_through_two_servers_on_postgresql_never_go_back_and_survive_a_cut_feed(
+        make_server, postgres_url, tmp_path):
+    """Two API processes, each with its memo, polled in turn while a task advances."""
+    import psycopg
+
+    from genmill.store.connector import FEED_NAME
+
+    env = {"GENMILL_DATABASE_URL": postgres_url}
+    one = make_server(workers=1, env=env, data_dir=tmp_path / "one").start()
+    two = make_server(workers=0, env=env, data_dir=tmp_path / "two").start()
+    with one.client() as a, two.client() as b:
+        task_id = a.post(IMAGES, json={"model": "test/steps-t2i", "prompt": "pg",
+                                       "steps": 30, "step_ms": 60}).json()["task_id"]
+        order = ["QUEUED", "IN_PROGRESS", "SUCCESS"]
+        last = (0, 0)
+        deadline = time.monotonic() + 60
+        while last[0] < 2:
+            assert time.monotonic() < deadline, f"not final: {last}"
+            for client in (a, b, a, b):
+                data = client.get(f"{IMAGES}/{task_id}").json()["data"]
+                seen = (order.index(data["status"]), data["progress"])
+                assert seen >= last, f"went back from {last} to {seen}"
+                last = seen
+        for client in (a, b):
+            assert client.get(f"{IMAGES}/{task_id}").json()["data"]["status"] == "SUCCESS"
+
+        # Both feeds cut; a change committed while no one listens is never notified.
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            cut = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s AND datname = current_database()",
+                [FEED_NAME]).fetchall()
+            assert len(cut) == 2
+            time.sleep(0.5)
+            conn.execute("UPDATE tasks SET fail_reason = 'edited' WHERE id = %s", [task_id])
+        for client in (a, b):
+            data = client.get(f"{IMAGES}/{task_id}").json()["data"]
+            assert data["fail_reason"] == "edited"

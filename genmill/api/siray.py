@@ -177,14 +177,19 @@ def _add_kind_routes(
     # The poll takes its components from this closure, not from the request's app state.
     service, public_url = parts.service, parts.settings.public_url
     inline = service.status_reads_are_local  # else the loop must not wait on the network
-    batchers = StatusBatchers(service.statuses)  # the polls in flight share one query
+    # A memo kept fresh by the database's notifications; the polls it cannot answer share
+    # one query.
+    batchers = StatusBatchers(service.statuses, service.status_feed)
 
     async def status(request: Request) -> Response:
         who, task_id = request.scope[OWNER], request.path_params["task_id"]
         if inline:
             task = service.status(who, task_id, kind)
         else:
-            found = await batchers.current().get(task_id)
+            batcher = batchers.current()
+            found = batcher.remembered(task_id)
+            if found is None:
+                found = await batcher.get(task_id)
             task = service.visible_status(found, who, task_id, kind)
         body = _status_body(task, base_url(request.scope, public_url))
         return Response(body, media_type="application/json")

@@ -27,6 +27,7 @@ from genmill.engines.registry import Registry, UnknownModel
 from genmill.storage import Storage
 from genmill.store import idempotency
 from genmill.store import webhooks as webhook_store
+from genmill.store.connector import StatusFeed
 from genmill.store.errors import StoreFull
 from genmill.store.idempotency import AlreadyClaimed, IdempotencyClaim
 from genmill.store.queue import queue_position
@@ -311,6 +312,11 @@ class TaskService:
         """Many tasks' statuses read at once, whoever owns them: each must then pass
         `visible_status` for the caller that asked for it."""
         return self.store.get_statuses(task_ids)
+
+    def status_feed(self) -> StatusFeed | None:
+        """A listener for the ids of tasks whose status changed, for a memo of polled
+        statuses on a networked database (None on SQLite, whose reads are local)."""
+        return self.store.db.status_feed()
 
     @staticmethod
     def visible_status(task: TaskStatus | None, owner: str, task_id: str,

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from genmill.store.errors import StoreUnavailable, as_store_error
-from genmill.store.migrations import is_current, migrate
+from genmill.store.migrations import STATUS_CHANNEL, is_current, migrate
 
 NOTIFY_CHANNEL = "genmill_tasks"
 _WAKE_AFTER_COMMIT = "genmill_wake_workers"  # a flag in a connection's info dict
@@ -285,6 +285,14 @@ class Database:
             return None
         return CommitWatch(make_url(self.url).database)
 
+    def status_feed(self) -> StatusFeed | None:
+        """PostgreSQL: a new listener for the ids of tasks whose shown status changed
+        (one per event loop that memoizes statuses). SQLite: None (see task_changes)."""
+        if self.is_sqlite:
+            return None
+        url = make_url(self.url).set(drivername="postgresql")
+        return StatusFeed(url.render_as_string(hide_password=False))
+
     def work_waiter(self, poll_interval: float, wake_check: float = 0.002) -> WorkWaiter:
         if self.dialect == "postgresql":
             return PostgresWaiter(self)
@@ -521,3 +529,128 @@ class PostgresWaiter:
             with contextlib.suppress(Exception):
                 self._conn.close()
         self._conn = None
+
+
+FEED_NAME = "genmill-status-feed"  # its connections' application_name (pg_stat_activity)
+
+
+class StatusFeed:
+    """LISTEN for the ids of tasks whose shown status changed or that were deleted
+    (migration 12 NOTIFYs them in the changing transaction), on a connection of its own,
+    read without ever blocking from one event loop's thread.
+
+    `changes()` returns the ids notified since its last call, or None while the feed
+    cannot be trusted: not connected yet, lost, or silent too long. The connection is
+    proven alive by a `SELECT 1` sent on it every PING_EVERY s while it is read; with no
+    answer for TRUSTED_FOR s (after a lull in reads, say) the feed is distrusted until the
+    next answer, and with none for LOST_AFTER s it is dropped and opened again, off the
+    loop. `epoch` goes up each time a new connection starts listening: a memo keeps
+    nothing across epochs, since notifications sent while no one listened are lost.
+    """
+
+    PING_EVERY = 1.0
+    TRUSTED_FOR = 2.0
+    LOST_AFTER = 3.0
+    RETRY_AFTER = 1.0
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._pgconn = None  # psycopg.pq.PGconn, listening; used by the loop thread only
+        self._opened = None  # a PGconn handed over by the connecting thread
+        self._connecting = False
+        self._closed = False
+        self._ping_sent: float | None = None  # when the unanswered SELECT 1 was sent
+        self._answered = 0.0  # when the connection last answered
+        self.epoch = 0
+        self._open_soon(0.0)
+
+    def changes(self) -> list[str] | None:
+        if self._opened is not None:
+            self._adopt()
+        pgconn = self._pgconn
+        if pgconn is None:
+            if self._opened is None:
+                self._open_soon(self.RETRY_AFTER)  # no-op while a thread is opening one
+            return None
+        now = time.monotonic()
+        try:
+            # What has arrived: never blocks (libpq's socket is non-blocking). Until the
+            # socket is drained: a server that ends the connection sends an error, then
+            # closes, and only reading the close raises.
+            pgconn.consume_input()
+            for _ in range(8):  # bounded: a flood of notifications waits for a next turn
+                if not self._poller.poll(0):
+                    break
+                pgconn.consume_input()
+            ids = []
+            while (notice := pgconn.notifies()) is not None:
+                ids.append(notice.extra.decode())
+            if self._ping_sent is not None and not pgconn.is_busy():
+                while (result := pgconn.get_result()) is not None:
+                    if result.status != _TUPLES_OK:
+                        raise OSError(result.error_message.decode(errors="replace"))
+                self._ping_sent, self._answered = None, now
+            if self._ping_sent is None:
+                if now - self._answered >= self.PING_EVERY:
+                    pgconn.send_query(b"SELECT 1")
+                    pgconn.flush()
+                    self._ping_sent = now
+            elif now - self._ping_sent >= self.LOST_AFTER:
+                raise OSError("no answer from the database")
+        except Exception:
+            self._drop()
+            return None
+        if now - self._answered > self.TRUSTED_FOR:
+            return None
+        return ids
+
+    def close(self) -> None:
+        self._closed = True
+        self._drop(reopen=False)
+        opened, self._opened = self._opened, None
+        if opened is not None:
+            opened.finish()
+
+    def _adopt(self) -> None:
+        self._pgconn, self._opened = self._opened, None
+        self._poller = select_module.poll()
+        self._poller.register(self._pgconn.socket, select_module.POLLIN)
+        self._ping_sent, self._answered = None, time.monotonic()
+        self.epoch += 1
+
+    def _drop(self, reopen: bool = True) -> None:
+        if self._pgconn is not None:
+            with contextlib.suppress(Exception):
+                self._pgconn.finish()
+            self._pgconn = None
+        if reopen and not self._closed:
+            self._open_soon(self.RETRY_AFTER)
+
+    def _open_soon(self, delay: float) -> None:
+        if self._connecting:
+            return
+        self._connecting = True
+        threading.Thread(target=self._open, args=(delay,), daemon=True,
+                         name="genmill-status-feed").start()
+
+    def _open(self, delay: float) -> None:
+        """On its own thread: a connect may wait seconds for an unreachable server."""
+        from psycopg import pq
+        from psycopg.conninfo import make_conninfo
+
+        time.sleep(delay)
+        while not self._closed:
+            pgconn = pq.PGconn.connect(make_conninfo(self._dsn, connect_timeout=5,
+                                                  application_name=FEED_NAME).encode())
+            if pgconn.status == pq.ConnStatus.OK:
+                result = pgconn.exec_(f"LISTEN {STATUS_CHANNEL}".encode())
+                if result.status == pq.ExecStatus.COMMAND_OK:
+                    pgconn.nonblocking = 1
+                    self._opened = pgconn  # adopted by the loop thread's next read
+                    break
+            pgconn.finish()
+            time.sleep(self.RETRY_AFTER)
+        self._connecting = False
+
+
+_TUPLES_OK = 2  # psycopg.pq.ExecStatus.TUPLES_OK, without importing psycopg on SQLite

@@ -291,6 +291,37 @@ def _v11_relay_jobs(conn: Connection) -> None:
     relay_jobs.create(conn)
 
 
+# The channel on which PostgreSQL names each task whose shown status changed (v12).
+STATUS_CHANNEL = "genmill_status"
+
+
+def _v12_status_notifications(conn: Connection) -> None:
+    """PostgreSQL: NOTIFY the id of every task updated in a column a poll shows, or
+    deleted, in the changing transaction; each API process's status memo listens
+    (api/status_batch.py). SQLite's memo reads task_changes instead (v3, v4)."""
+    if conn.dialect.name == "sqlite":
+        return
+    changed = " OR ".join(
+        f"OLD.{name}{'::text' if name == 'outputs' else ''} IS DISTINCT FROM "
+        f"NEW.{name}{'::text' if name == 'outputs' else ''}" for name in _SHOWN)
+    conn.exec_driver_sql(f"""
+        CREATE FUNCTION genmill_status_changed() RETURNS trigger AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' THEN
+                PERFORM pg_notify('{STATUS_CHANNEL}', OLD.id);
+            ELSE
+                PERFORM pg_notify('{STATUS_CHANNEL}', NEW.id);
+            END IF;
+            RETURN NULL;
+        END $$ LANGUAGE plpgsql""")
+    conn.exec_driver_sql(
+        f"CREATE TRIGGER tasks_status_changed AFTER UPDATE OF {', '.join(_SHOWN)} ON tasks "
+        f"FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION genmill_status_changed()")
+    conn.exec_driver_sql(
+        "CREATE TRIGGER tasks_status_deleted AFTER DELETE ON tasks "
+        "FOR EACH ROW EXECUTE FUNCTION genmill_status_changed()")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_task_counts),
@@ -303,6 +334,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (9, _v9_worker_devices),
     (10, _v10_webhooks),
     (11, _v11_relay_jobs),
+    (12, _v12_status_notifications),
 ]
 
 
