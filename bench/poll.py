@@ -138,6 +138,21 @@ def _script(tmp: Path, name: str, prefix: str, ids: list[str]) -> str:
     return str(path)
 
 
+def bare_route_setup(tmp: Path) -> tuple[dict[str, str], dict[str, str], str]:
+    """For benches of the bare route alone (bench/poll_layers.py, poll_revisions.py): a
+    SQLite store of 1,000 tasks under `tmp`, a 419-byte body (a status document's size),
+    the servers' environment, the request headers and the wrk script over those tasks."""
+    data = tmp / "data"
+    database = f"sqlite:///{data / 'genmill.db'}"
+    ids = seed_tasks(database, 1000, owner="bench")
+    body = tmp / "body.json"
+    body.write_bytes(b"x" * 419)
+    env = {"GENMILL_DATA_DIR": str(data), "GENMILL_DATABASE_URL": database,
+           "GENMILL_API_KEYS": f"bench:{KEY}", "GENMILL_LOG_JSON": "0",
+           "GENMILL_BENCH_BODY": str(body)}
+    return env, {"Authorization": f"Bearer {KEY}"}, _script(tmp, "bare", BARE_PATH, ids)
+
+
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 

@@ -26,8 +26,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Server, median_of, seed_tasks, wrk, wrk_cpu  # noqa: E402
-from bench.poll import BARE_PATH, KEY, _load, _script, make_app  # noqa: E402
+from bench.common import Server, median_of, wrk, wrk_cpu  # noqa: E402
+from bench.poll import _load, bare_route_setup, make_app  # noqa: E402
 
 
 def _variant(no_log: bool = False, no_metrics: bool = False, no_lines: bool = False):
@@ -88,16 +88,7 @@ def main() -> None:
                 if not args.only or label == "minimal app" or label in args.only}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        data = tmp / "data"
-        database = f"sqlite:///{data / 'genmill.db'}"
-        ids = seed_tasks(database, 1000, owner="bench")
-        body = tmp / "body.json"
-        body.write_bytes(b"x" * 419)  # the size of a status document (bench/poll.py)
-        env = {"GENMILL_DATA_DIR": str(data), "GENMILL_DATABASE_URL": database,
-               "GENMILL_API_KEYS": f"bench:{KEY}", "GENMILL_LOG_JSON": "0",
-               "GENMILL_BENCH_BODY": str(body)}
-        headers = {"Authorization": f"Bearer {KEY}"}
-        script = _script(tmp, "bare", BARE_PATH, ids)
+        env, headers, script = bare_route_setup(tmp)
         servers = {}
         try:
             for label, factory in variants.items():

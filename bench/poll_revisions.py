@@ -21,8 +21,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import REPO, Server, median_of, seed_tasks, wrk_cpu  # noqa: E402
-from bench.poll import BARE_PATH, KEY, _load, _script  # noqa: E402
+from bench.common import REPO, Server, median_of, wrk_cpu  # noqa: E402
+from bench.poll import _load, bare_route_setup  # noqa: E402
 
 
 def export(revision: str, into: Path) -> Path:
@@ -44,16 +44,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         before = export(args.before, tmp / "before")
-        data = tmp / "data"
-        database = f"sqlite:///{data / 'genmill.db'}"
-        ids = seed_tasks(database, 1000, owner="bench")
-        body = tmp / "body.json"
-        body.write_bytes(b"x" * 419)  # the size of a status document (bench/poll.py)
-        env = {"GENMILL_DATA_DIR": str(data), "GENMILL_DATABASE_URL": database,
-               "GENMILL_API_KEYS": f"bench:{KEY}", "GENMILL_LOG_JSON": "0",
-               "GENMILL_BENCH_BODY": str(body)}
-        headers = {"Authorization": f"Bearer {KEY}"}
-        script = _script(tmp, "bare", BARE_PATH, ids)
+        env, headers, script = bare_route_setup(tmp)
         servers = {"minimal app": Server("bench.poll:minimal_app", env),
                    f"bare route, {args.before}": Server("bench.poll:make_app", env,
                                                         repo=before),

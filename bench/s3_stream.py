@@ -7,7 +7,10 @@ same client (curl), in the same run. Reported:
   proxy     speed of /tasks/{id}/{name} through genmill (one streamed GET from S3)
             against the direct download, the two alternating (a load that comes and
             goes hits both); ratio of the medians proxy / direct (target >= 0.8), and
-            genmill's CPU seconds per GiB proxied (steadier than speeds on a busy machine)
+            genmill's CPU seconds per GiB proxied (steadier than speeds on a busy machine);
+            and each way's CPU per GiB of every process on the path (SeaweedFS, genmill,
+            curl) with the cores they kept busy: where the two ways both fill what the
+            machine gives, the ratio is set by their sums of CPU per GiB
   redirect  CPU seconds the genmill process tree spends per download of a small and a
             large object (a 307 to a presigned URL: one signature, whatever the size),
             less its idle CPU over the same time; ratio large / small (about 1: constant)
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,17 +44,20 @@ def curl_speed(url: str, follow: bool = False) -> float:
     return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its children that were waited for."""
+def process_cpu(pid: int, system_only: bool = False) -> float:
+    """CPU seconds (user + system, or system only) of a process and its children that
+    were waited for."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
+    ticks = stime + cstime if system_only else utime + stime + cutime + cstime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu(pid: int) -> float:
+def tree_cpu(pid: int, system_only: bool = False) -> float:
     """CPU seconds of a process and all its live descendants (granian runs a worker)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return process_cpu(pid) + sum(tree_cpu(int(child)) for child in children)
+    return process_cpu(pid, system_only) + sum(tree_cpu(int(child), system_only)
+                                               for child in children)
 
 
 def idle_cpu_rate(server: Server, seconds: float = 5.0) -> float:
@@ -69,17 +76,40 @@ def cpu_per_download(server: Server, url: str, downloads: int, idle_rate: float)
     return max(0.0, spent - idle_rate * (time.monotonic() - started)) / downloads
 
 
-def proxy_vs_direct(server: Server, direct_url: str, proxy_url: str, runs: int,
-                    mb: int) -> tuple[float, float, float]:
-    """Median speeds direct and through genmill, alternating; genmill's CPU per GiB."""
+def children_cpu() -> float:
+    """CPU seconds of this process's waited-for children (each curl)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def proxy_vs_direct(server: Server, store_pid: int, direct_url: str, proxy_url: str,
+                    runs: int, mb: int) -> tuple[float, float, dict[str, dict[str, float]]]:
+    """Median speeds direct and through genmill, alternating; and per way, the CPU
+    seconds per GiB of each process on the path (medians)."""
     curl_speed(direct_url), curl_speed(proxy_url)  # warm caches and connections
-    direct, proxied, cpu = [], [], 0.0
+    speeds: dict[str, list[float]] = {"direct": [], "proxy": []}
+    cpu: dict[str, dict[str, list[float]]] = {
+        way: {"store": [], "genmill": [], "curl": [], "genmill kernel": []} for way in speeds}
+    gib = mb / 1024
     for _ in range(runs):
-        direct.append(curl_speed(direct_url))
-        before = tree_cpu(server.process.pid)
-        proxied.append(curl_speed(proxy_url))
-        cpu += tree_cpu(server.process.pid) - before
-    return statistics.median(direct), statistics.median(proxied), cpu / (runs * mb / 1024)
+        for way, url in (("direct", direct_url), ("proxy", proxy_url)):
+            pid = server.process.pid
+            before = (tree_cpu(store_pid), tree_cpu(pid), children_cpu(),
+                      tree_cpu(pid, system_only=True))
+            speeds[way].append(curl_speed(url))
+            after = (tree_cpu(store_pid), tree_cpu(pid), children_cpu(),
+                     tree_cpu(pid, system_only=True))
+            for name, start, end in zip(("store", "genmill", "curl", "genmill kernel"),
+                                        before, after, strict=True):
+                cpu[way][name].append((end - start) / gib)
+    per_gib = {way: {name: statistics.median(values) for name, values in names.items()}
+               for way, names in cpu.items()}
+    return statistics.median(speeds["direct"]), statistics.median(speeds["proxy"]), per_gib
+
+
+def gib_wall(speed: float) -> float:
+    """Seconds per GiB at `speed` bytes per second."""
+    return (1 << 30) / speed
 
 
 def main() -> None:
@@ -107,9 +137,9 @@ def main() -> None:
                 "get_object", ExpiresIn=600,
                 Params={"Bucket": seaweed.bucket, "Key": f"bench/tasks/{task_id}/video-1.mp4"})
             with Server("genmill", {**env, "GENMILL_OUTPUT_DELIVERY": "proxy"}) as server:
-                direct, proxied, cpu_per_gib = proxy_vs_direct(
-                    server, direct_url, f"{server.url}/tasks/{task_id}/video-1.mp4",
-                    args.runs, args.mb)
+                direct, proxied, per_gib = proxy_vs_direct(
+                    server, seaweed.process.pid, direct_url,
+                    f"{server.url}/tasks/{task_id}/video-1.mp4", args.runs, args.mb)
             with Server("genmill", {**env, "GENMILL_OUTPUT_DELIVERY": "redirect"}) as server:
                 base = f"{server.url}/tasks/{task_id}"
                 idle = idle_cpu_rate(server)
@@ -123,7 +153,16 @@ def main() -> None:
     print(f"direct from SeaweedFS (curl) : {direct / gb:5.2f} GB/s")
     print(f"genmill proxy delivery       : {proxied / gb:5.2f} GB/s")
     print(f"ratio proxy / direct         : {proxied / direct:5.2f} (target >= 0.8)")
-    print(f"genmill CPU per GiB proxied  : {cpu_per_gib:5.2f} s")
+    print(f"genmill CPU per GiB proxied  : {per_gib['proxy']['genmill']:5.2f} s, of which "
+          f"{per_gib['proxy']['genmill kernel']:4.2f} s in the kernel (its sockets' receive "
+          "and send)")
+    for way, label in (("direct", "direct"), ("proxy", "proxied")):
+        spent = per_gib[way]
+        total = spent["store"] + spent["genmill"] + spent["curl"]
+        print(f"CPU s per GiB {label:<8}: SeaweedFS {spent['store']:4.2f} + genmill "
+              f"{spent['genmill']:4.2f} + curl {spent['curl']:4.2f} = {total:4.2f}; "
+              f"wall {gib_wall(direct if way == 'direct' else proxied):4.2f} s, "
+              f"{total / gib_wall(direct if way == 'direct' else proxied):4.2f} cores busy")
     print(f"redirect: genmill CPU per download, 64 KiB: {small * 1000:6.1f} ms, "
           f"{args.mb} MiB: {large * 1000:6.1f} ms; ratio {large / max(small, 1e-9):4.2f} "
           "(about 1: constant)")
