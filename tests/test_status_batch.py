@@ -277,3 +277,25 @@ def test_polls_through_two_servers_on_postgresql_never_go_back_and_survive_a_cut
         for client in (a, b):
             data = client.get(f"{IMAGES}/{task_id}").json()["data"]
             assert data["fail_reason"] == "edited"
+
+
+def test_a_status_feed_that_stops_receiving_notifications_is_distrusted_and_replaced(
+        postgres_url):
+    """As behind a pooler in transaction mode: the connection answers, notifications never
+    come. The feed's pings are notifications, so it notices."""
+    from genmill.store.connector import Database
+
+    db = Database(postgres_url)
+    db.migrate()
+    feed = db.status_feed()
+    feed.PING_EVERY, feed.TRUSTED_FOR, feed.LOST_AFTER = 0.1, 0.5, 1.5
+    try:
+        wait_for(lambda: feed.changes() is not None, timeout=10)  # adopted: no ping yet
+        assert not feed._ping_running
+        feed._pgconn.exec_(b"UNLISTEN *")  # still connected, no longer listening
+        wait_for(lambda: feed.changes() is None, timeout=5)
+        assert feed.epoch == 1
+        wait_for(lambda: feed.changes() is not None and feed.epoch == 2, timeout=10)
+    finally:
+        feed.close()
+        db.dispose()

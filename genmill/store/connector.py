@@ -540,10 +540,12 @@ class StatusFeed:
     read without ever blocking from one event loop's thread.
 
     `changes()` returns the ids notified since its last call, or None while the feed
-    cannot be trusted: not connected yet, lost, or silent too long. The connection is
-    proven alive by a `SELECT 1` sent on it every PING_EVERY s while it is read; with no
-    answer for TRUSTED_FOR s (after a lull in reads, say) the feed is distrusted until the
-    next answer, and with none for LOST_AFTER s it is dropped and opened again, off the
+    cannot be trusted: not connected yet, lost, or silent too long. Every PING_EVERY s
+    while it is read, the feed sends a NOTIFY with no payload on its own connection and
+    waits for it to come back: that proves notifications reach it, not only that the
+    connection answers (a pooler in transaction mode answers but passes none on). With
+    none back for TRUSTED_FOR s (after a lull in reads, say) the feed is distrusted until
+    the next one, and with none for LOST_AFTER s it is dropped and opened again, off the
     loop. `epoch` goes up each time a new connection starts listening: a memo keeps
     nothing across epochs, since notifications sent while no one listened are lost.
     """
@@ -559,7 +561,10 @@ class StatusFeed:
         self._opened = None  # a PGconn handed over by the connecting thread
         self._connecting = False
         self._closed = False
-        self._ping_sent: float | None = None  # when the unanswered SELECT 1 was sent
+        self._poller = select_module.poll()  # the connection's socket, once adopted
+        self._pid = 0  # its backend's pid: the sender of our own pings
+        self._ping_sent: float | None = None  # when the ping not back yet was sent
+        self._ping_running = False  # its NOTIFY command's result not read yet
         self._answered = 0.0  # when the connection last answered
         self.epoch = 0
         self._open_soon(0.0)
@@ -584,19 +589,22 @@ class StatusFeed:
                 pgconn.consume_input()
             ids = []
             while (notice := pgconn.notifies()) is not None:
-                ids.append(notice.extra.decode())
-            if self._ping_sent is not None and not pgconn.is_busy():
+                if notice.extra:
+                    ids.append(notice.extra.decode())
+                elif notice.be_pid == self._pid and self._ping_sent is not None:
+                    self._ping_sent, self._answered = None, now  # our own ping came back
+            if self._ping_running and not pgconn.is_busy():
                 while (result := pgconn.get_result()) is not None:
-                    if result.status != _TUPLES_OK:
+                    if result.status != _COMMAND_OK:
                         raise OSError(result.error_message.decode(errors="replace"))
-                self._ping_sent, self._answered = None, now
+                self._ping_running = False
             if self._ping_sent is None:
-                if now - self._answered >= self.PING_EVERY:
-                    pgconn.send_query(b"SELECT 1")
+                if now - self._answered >= self.PING_EVERY and not self._ping_running:
+                    pgconn.send_query(f"NOTIFY {STATUS_CHANNEL}".encode())
                     pgconn.flush()
-                    self._ping_sent = now
+                    self._ping_sent, self._ping_running = now, True
             elif now - self._ping_sent >= self.LOST_AFTER:
-                raise OSError("no answer from the database")
+                raise OSError("no notification came back from the database")
         except Exception:
             self._drop()
             return None
@@ -613,6 +621,8 @@ class StatusFeed:
 
     def _adopt(self) -> None:
         self._pgconn, self._opened = self._opened, None
+        self._pid = self._pgconn.backend_pid
+        self._ping_running = False
         self._poller = select_module.poll()
         self._poller.register(self._pgconn.socket, select_module.POLLIN)
         self._ping_sent, self._answered = None, time.monotonic()
@@ -653,4 +663,4 @@ class StatusFeed:
         self._connecting = False
 
 
-_TUPLES_OK = 2  # psycopg.pq.ExecStatus.TUPLES_OK, without importing psycopg on SQLite
+_COMMAND_OK = 1  # psycopg.pq.ExecStatus.COMMAND_OK, without importing psycopg on SQLite
