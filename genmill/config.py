@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     retention_sweep_seconds: float = Field(60.0, gt=0)
 
     metrics_public: bool = False  # let /metrics answer without a key
+    # PostgreSQL: remember polled statuses until a notification names their task
+    # (api/status_batch.py); 0 reads every poll, strictly monotonic across processes.
+    status_memo: bool = True
 
     # Webhooks (docs/webhooks.md). Signing secrets are "whsec_" + base64 (Standard
     # Webhooks); one for every key, and/or per key name: "alice:whsec_…,bob:whsec_…".

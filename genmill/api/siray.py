@@ -179,7 +179,8 @@ def _add_kind_routes(
     inline = service.status_reads_are_local  # else the loop must not wait on the network
     # A memo kept fresh by the database's notifications; the polls it cannot answer share
     # one query.
-    batchers = StatusBatchers(service.statuses, service.status_feed)
+    batchers = StatusBatchers(service.statuses, service.status_feed
+                              if parts.settings.status_memo else lambda: None)
 
     async def status(request: Request) -> Response:
         who, task_id = request.scope[OWNER], request.path_params["task_id"]

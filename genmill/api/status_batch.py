@@ -9,9 +9,11 @@ round trip. So each event loop remembers the statuses it read, as SQLite's memo 
 (`StatusFeed`: a NOTIFY sent by the transaction that changed or deleted it). The feed is
 read without blocking once per loop turn, before any poll of that turn is answered. A
 remembered status is thus served only while no notification of a change to it has
-reached this process; notifications leave at commit, so a client that learned of a
-change through another process has in practice been overtaken by them (never seen in the
-tests that poll two processes in turn while a task changes).
+reached this process, and one process's answers never go back. Across processes they
+can, for the milliseconds a notification takes to arrive: a client that sees a change
+through one process and asks another at once may get the status before it (1 pair in
+10,000 in bench/poll_monotonic.py, a change every 2 ms, on loopback).
+GENMILL_STATUS_MEMO=0 turns the memo off where that matters more than polls/s.
 
 When the feed cannot be trusted (not connected yet, lost, silent), nothing is remembered
 and every poll is read. The task ids being polled are then gathered and read in one query,
