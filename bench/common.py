@@ -11,8 +11,9 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -182,3 +183,24 @@ def wrk_cpu(server: Server, **kwargs) -> dict[str, float]:
     result = wrk(server.url, **kwargs)
     result["cpu_us"] = (server.cpu_seconds() - before) / max(1, result["requests"]) * 1e6
     return result
+
+
+@contextlib.contextmanager
+def repeating(interval: float, action: Callable[[int], None]) -> Iterator[list[int]]:
+    """Call `action(1)`, `action(2)`, ... every `interval` s on a thread of its own while
+    the block runs; yields a one-item list holding how many calls were made."""
+    stop = threading.Event()
+    done = [0]
+
+    def run() -> None:
+        while not stop.wait(interval):
+            done[0] += 1
+            action(done[0])
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield done
+    finally:
+        stop.set()
+        thread.join()

@@ -34,7 +34,6 @@ import os
 import random
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -44,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (  # noqa: E402
     Server,
     median_of,
+    repeating,
     scratch_postgres,
     seed_tasks,
     wrk,
@@ -100,27 +100,35 @@ def progress_writer(database_url: str, per_second: int, running: list[str]):
     db = Database(database_url)
     statement = (update(tasks).where(tasks.c.id == bindparam("task_id"))
                  .values(progress=bindparam("progress"), message=bindparam("message")))
-    stop = threading.Event()
-    writes = [0]
 
-    def write() -> None:
-        while not stop.wait(1 / per_second):
-            writes[0] += 1
-            with db.write() as conn:
-                conn.execute(statement, {"task_id": running[writes[0] % len(running)],
-                                         "progress": writes[0] % 100,
-                                         "message": f"{writes[0]}"})
+    def write(n: int) -> None:
+        with db.write() as conn:
+            conn.execute(statement, {"task_id": running[n % len(running)],
+                                     "progress": n % 100, "message": f"{n}"})
 
-    thread = threading.Thread(target=write, daemon=True)
     started = time.monotonic()
-    thread.start()
     try:
-        yield
+        with repeating(1 / per_second, write) as writes:
+            yield
     finally:
-        stop.set()
-        thread.join()
         print(f"         ({writes[0] / (time.monotonic() - started):.0f} writes/s committed)")
         db.dispose()
+
+
+def measure_rounds(servers: dict[str, Server], rounds: int, seconds: int,
+                   headers: dict[str, str], script: str) -> dict[str, list[dict]]:
+    """Warm each server up, then `rounds` wrk runs of each, alternating (a change of the
+    machine's load hits every side); the load average before and after is printed."""
+    for server in servers.values():
+        wrk(server.url, seconds=2, headers=headers, script=script)
+    print(f"load average before: {_load()}", flush=True)
+    runs: dict[str, list[dict]] = {label: [] for label in servers}
+    for _ in range(rounds):
+        for label, server in servers.items():
+            runs[label].append(wrk_cpu(server, seconds=seconds, headers=headers,
+                                       script=script))
+    print(f"load average after:  {_load()}")
+    return runs
 
 
 def _script(tmp: Path, name: str, prefix: str, ids: list[str]) -> str:

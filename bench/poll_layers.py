@@ -26,8 +26,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Server, median_of, wrk, wrk_cpu  # noqa: E402
-from bench.poll import _load, bare_route_setup, make_app  # noqa: E402
+from bench.common import Server, median_of  # noqa: E402
+from bench.poll import bare_route_setup, make_app, measure_rounds  # noqa: E402
 
 
 def _variant(no_log: bool = False, no_metrics: bool = False, no_lines: bool = False):
@@ -93,15 +93,7 @@ def main() -> None:
         try:
             for label, factory in variants.items():
                 servers[label] = Server(factory, env).__enter__()
-            for server in servers.values():  # warm up
-                wrk(server.url, seconds=2, headers=headers, script=script)
-            print(f"load average before: {_load()}", flush=True)
-            runs: dict[str, list[dict]] = {label: [] for label in servers}
-            for _ in range(args.rounds):
-                for label, server in servers.items():
-                    runs[label].append(wrk_cpu(server, seconds=args.seconds,
-                                               headers=headers, script=script))
-            print(f"load average after:  {_load()}")
+            runs = measure_rounds(servers, args.rounds, args.seconds, headers, script)
         finally:
             for server in servers.values():
                 server.__exit__()

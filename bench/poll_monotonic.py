@@ -25,14 +25,13 @@ import argparse
 import contextlib
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Server, scratch_postgres, seed_tasks  # noqa: E402
+from bench.common import Server, repeating, scratch_postgres, seed_tasks  # noqa: E402
 
 KEY = "bench-key-0123456789"
 STATUS = "/v1/images/generations/async/"
@@ -43,23 +42,13 @@ def counter_writer(database_url: str, task_id: str, interval: float):
     """Set the task's fail_reason to 1, 2, 3, ... every `interval` s, each committed."""
     import psycopg
 
-    stop = threading.Event()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        def write(value: int) -> None:
+            conn.execute("UPDATE tasks SET fail_reason = %s WHERE id = %s",
+                         [str(value), task_id])
 
-    def write() -> None:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            value = 0
-            while not stop.wait(interval):
-                value += 1
-                conn.execute("UPDATE tasks SET fail_reason = %s WHERE id = %s",
-                             [str(value), task_id])
-
-    thread = threading.Thread(target=write, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+        with repeating(interval, write):
+            yield
 
 
 def regressions(urls: list[str], task_id: str, seconds: float) -> tuple[int, int, float]:

@@ -21,8 +21,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import REPO, Server, median_of, wrk_cpu  # noqa: E402
-from bench.poll import _load, bare_route_setup  # noqa: E402
+from bench.common import REPO, Server, median_of  # noqa: E402
+from bench.poll import bare_route_setup, measure_rounds  # noqa: E402
 
 
 def export(revision: str, into: Path) -> Path:
@@ -53,15 +53,7 @@ def main() -> None:
         try:
             for server in servers.values():
                 started.append(server.__enter__())
-            for server in started:  # warm up
-                wrk_cpu(server, seconds=2, headers=headers, script=script)
-            print(f"load average before: {_load()}", flush=True)
-            runs: dict[str, list[dict]] = {label: [] for label in servers}
-            for _ in range(args.rounds):
-                for label, server in servers.items():
-                    runs[label].append(wrk_cpu(server, seconds=args.seconds,
-                                               headers=headers, script=script))
-            print(f"load average after:  {_load()}")
+            runs = measure_rounds(servers, args.rounds, args.seconds, headers, script)
         finally:
             for server in started:
                 server.__exit__()

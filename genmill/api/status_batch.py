@@ -152,10 +152,6 @@ class StatusBatcher:
             batch[task_id] = self._waiting.pop(task_id)
         return batch
 
-    def close(self) -> None:
-        if self._feed is not None:
-            self._feed.close()
-
 
 class StatusBatchers:
     """One batcher per event loop of this process, each with its own status feed."""
@@ -172,8 +168,3 @@ class StatusBatchers:
         if batcher is None:
             batcher = self._by_loop[loop] = StatusBatcher(self._read, self._feed())
         return batcher
-
-    def close(self) -> None:
-        for batcher in self._by_loop.values():
-            batcher.close()
-        self._by_loop.clear()
