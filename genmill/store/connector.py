@@ -203,11 +203,9 @@ class Database:
                 if conn is None or conn.closed:
                     import psycopg
 
-                    url = make_url(self.url).set(drivername="postgresql")
                     # autocommit: each read is its own READ COMMITTED snapshot
                     conn = self._local.direct = psycopg.connect(
-                        url.render_as_string(hide_password=False), autocommit=True,
-                        connect_timeout=5)
+                        self.libpq_dsn(), autocommit=True, connect_timeout=5)
                 return conn.execute(sql, params, prepare=True).fetchall()
             except Exception:
                 if conn is not None and conn.broken:
@@ -290,8 +288,13 @@ class Database:
         (one per event loop that memoizes statuses). SQLite: None (see task_changes)."""
         if self.is_sqlite:
             return None
-        url = make_url(self.url).set(drivername="postgresql")
-        return StatusFeed(url.render_as_string(hide_password=False))
+        return StatusFeed(self.libpq_dsn())
+
+    def libpq_dsn(self) -> str:
+        """PostgreSQL: the URL as libpq takes it, for connections outside SQLAlchemy's
+        pools (the status reads, LISTEN)."""
+        return make_url(self.url).set(drivername="postgresql").render_as_string(
+            hide_password=False)
 
     def work_waiter(self, poll_interval: float, wake_check: float = 0.002) -> WorkWaiter:
         if self.dialect == "postgresql":
@@ -496,8 +499,7 @@ class PostgresWaiter:
     the wait is a plain sleep, so the worker's claim loop goes on polling."""
 
     def __init__(self, db: Database) -> None:
-        url = make_url(db.url).set(drivername="postgresql")
-        self._dsn = url.render_as_string(hide_password=False)
+        self._dsn = db.libpq_dsn()
         self._conn = None
         self._connect()
 
@@ -565,7 +567,7 @@ class StatusFeed:
         self._pid = 0  # its backend's pid: the sender of our own pings
         self._ping_sent: float | None = None  # when the ping not back yet was sent
         self._ping_running = False  # its NOTIFY command's result not read yet
-        self._answered = 0.0  # when the connection last answered
+        self._answered = 0.0  # when our last ping came back (or the connection was new)
         self.epoch = 0
         self._open_soon(0.0)
 
@@ -654,11 +656,11 @@ class StatusFeed:
                                                   application_name=FEED_NAME).encode())
             if pgconn.status == pq.ConnStatus.OK:
                 result = pgconn.exec_(f"LISTEN {STATUS_CHANNEL}".encode())
-                if result.status == pq.ExecStatus.COMMAND_OK:
+                if result.status == pq.ExecStatus.COMMAND_OK and not self._closed:
                     pgconn.nonblocking = 1
                     self._opened = pgconn  # adopted by the loop thread's next read
                     break
-            pgconn.finish()
+            pgconn.finish()  # failed, or closed meanwhile: not left open behind close()
             time.sleep(self.RETRY_AFTER)
         self._connecting = False
 
